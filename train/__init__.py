@@ -1,0 +1,1 @@
+"""CIFAR-10 training of the ``models`` networks with jit-compiled steps (not yet built)."""
