@@ -125,10 +125,14 @@ def _softmax_cross_entropy_fwd(x, target, weight, axis, smoothing):
     nll = lse - jnp.squeeze(picked, axis)
     smooth = None
     if smoothing:
-        neg_logp = jnp.expand_dims(lse, axis) - (x - m)
-        if weight is not None:
-            neg_logp = neg_logp * weight.reshape(_class_shape(x.ndim, axis, x.shape[axis]))
-        smooth = jnp.sum(neg_logp, axis=axis)
+        # sum_c w_c (lse - (x_c - m)) = lse sum_c w_c + sum_c w_c (m - x_c): every term of the
+        # second sum is >= 0 (no cancellation at large logits), and `m - x` is not the `x - m`
+        # of the exp-sum above, so the two reductions do not share (and materialise) it.
+        if weight is None:
+            smooth = x.shape[axis] * lse + jnp.sum(m - x, axis=axis)
+        else:
+            w = weight.reshape(_class_shape(x.ndim, axis, x.shape[axis]))
+            smooth = jnp.sum(weight) * lse + jnp.sum(w * (m - x), axis=axis)
     return (nll, smooth), (x, m, lse, target, weight)
 
 
