@@ -15,9 +15,45 @@ torch is certified against torch ``2.13.0`` (see ``TORCH_VERSION`` and ``python 
 """
 
 from ._classification import cross_entropy, nll_loss
+from ._ctc import CTCLoss, ctc_loss
+from ._distance import CosineSimilarity, PairwiseDistance, cosine_similarity, pairwise_distance
+from ._linear import LinearCrossEntropyLoss, LinearCrossEntropyOptions, linear_cross_entropy
+from ._margin import (
+    CosineEmbeddingLoss,
+    HingeEmbeddingLoss,
+    MarginRankingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
+    cosine_embedding_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+)
 from ._modules import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from ._probabilistic import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    GaussianNLLLoss,
+    KLDivLoss,
+    PoissonNLLLoss,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    gaussian_nll_loss,
+    kl_div,
+    poisson_nll_loss,
+)
 from ._reduction import REDUCTIONS
-from ._regression import l1_loss, mse_loss
+from ._regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
+from ._regression_classes import HuberLoss, SmoothL1Loss
 
 __version__ = "0.1.0"
 
@@ -25,14 +61,58 @@ __version__ = "0.1.0"
 TORCH_VERSION = "2.13.0"
 
 __all__ = [
+    # torch.nn.functional names
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cosine_embedding_loss",
+    "cosine_similarity",
+    "cross_entropy",
+    "ctc_loss",
+    "gaussian_nll_loss",
+    "hinge_embedding_loss",
+    "huber_loss",
+    "kl_div",
+    "l1_loss",
+    "linear_cross_entropy",
+    "margin_ranking_loss",
+    "mse_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
+    "nll_loss",
+    "pairwise_distance",
+    "poisson_nll_loss",
+    "smooth_l1_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+    # torch.nn names
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CTCLoss",
+    "CosineEmbeddingLoss",
+    "CosineSimilarity",
     "CrossEntropyLoss",
+    "GaussianNLLLoss",
+    "HingeEmbeddingLoss",
+    "HuberLoss",
+    "KLDivLoss",
     "L1Loss",
+    "LinearCrossEntropyLoss",
+    "LinearCrossEntropyOptions",
     "MSELoss",
+    "MarginRankingLoss",
+    "MultiLabelMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
     "NLLLoss",
+    "PairwiseDistance",
+    "PoissonNLLLoss",
+    "SmoothL1Loss",
+    "SoftMarginLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
+    # constants
     "REDUCTIONS",
     "TORCH_VERSION",
-    "cross_entropy",
-    "l1_loss",
-    "mse_loss",
-    "nll_loss",
 ]

@@ -1,7 +1,11 @@
-"""Regression losses: ``l1_loss`` and ``mse_loss`` (torch.nn.functional names and arguments)."""
+"""Regression losses: ``l1_loss``, ``mse_loss``, ``huber_loss``, ``smooth_l1_loss`` (torch.nn.functional
+names and arguments)."""
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 
 from ._checks import as_array, broadcast_pair, check_floating, compute_dtype
@@ -23,8 +27,13 @@ def _squared_error(d):
     return d * d
 
 
-def _pointwise(fn, elementwise, input, target, size_average, reduce, reduction, weight):
-    reduction = resolve_reduction(reduction, size_average, reduce)
+def _pointwise(fn, elementwise, input, target, reduction, weight, *, mean_over_weight=True):
+    """The shared pipeline of the pointwise regression losses (``reduction`` already resolved):
+    checks, torch's broadcasting, ``elementwise(input - target)``, the weight and the reduction.
+
+    With ``weight``, ``'mean'`` is ``sum(w * loss) / sum(w)`` (l1/mse) or, when
+    ``mean_over_weight`` is False, the plain mean of ``w * loss`` (torch 2.13's huber_loss).
+    """
     input = as_array(input, "input", fn)
     target = as_array(target, "target", fn)
     check_floating(input, "input", fn)
@@ -43,7 +52,7 @@ def _pointwise(fn, elementwise, input, target, size_average, reduce, reduction, 
         return apply_reduction(err, reduction).astype(out)
     w = weight.astype(work)
     err = err * w
-    if reduction == "mean":
+    if reduction == "mean" and mean_over_weight:
         return (jnp.sum(err) / jnp.sum(w)).astype(out)
     return apply_reduction(err, reduction).astype(out)
 
@@ -73,7 +82,8 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     The gradient at ``input == target`` is 0 (torch's ``sign``), not the 1 of ``jnp.abs``;
     NaN differences also get gradient 0, as in torch. The empty mean is NaN, as in torch.
     """
-    return _pointwise("l1_loss", _abs_error, input, target, size_average, reduce, reduction, weight)
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    return _pointwise("l1_loss", _abs_error, input, target, reduction, weight)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -87,4 +97,116 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
     Args and Returns: as :func:`l1_loss`.
     """
-    return _pointwise("mse_loss", _squared_error, input, target, size_average, reduce, reduction, weight)
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    return _pointwise("mse_loss", _squared_error, input, target, reduction, weight)
+
+
+# -- robust regression: huber_loss and smooth_l1_loss ----------------------------------------
+
+
+def _static_number(value, name: str, fn: str) -> float:
+    """A hyperparameter as a Python float: it selects branches, so it cannot be traced."""
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"{fn}: argument '{name}' must be a concrete Python number, not a traced value "
+            "(pass it as a static argument of jit)"
+        )
+    try:
+        return float(value)
+    except TypeError as e:
+        raise TypeError(f"{fn}: argument '{name}' must be a number, got {type(value).__name__}") from e
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _huber(d, delta):
+    z = jnp.abs(d)
+    return jnp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+
+
+@_huber.defjvp
+def _huber_jvp(delta, primals, tangents):
+    (d,), (dd,) = primals, tangents
+    # torch's huber_loss_backward: -delta below -delta, delta above delta, d in between (NaN
+    # stays NaN; 0 at a tie). Autodiff of the forward would give NaN at |d| = inf.
+    g = jnp.where(d < -delta, -delta, jnp.where(d > delta, delta, d))
+    return _huber(d, delta), g * dd
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _smooth_l1(d, beta):
+    z = jnp.abs(d)
+    return jnp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta)
+
+
+@_smooth_l1.defjvp
+def _smooth_l1_jvp(beta, primals, tangents):
+    (d,), (dd,) = primals, tangents
+    # torch's smooth_l1_loss_backward: sign(d) outside (-beta, beta), d / beta inside.
+    g = jnp.where(d < -beta, -1.0, jnp.where(d > beta, 1.0, d / beta))
+    return _smooth_l1(d, beta), g.astype(d.dtype) * dd
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    r"""Huber loss, as ``torch.nn.functional.huber_loss``.
+
+    .. math::
+        \ell_i = w_i \begin{cases} \tfrac12 (x_i - y_i)^2 & |x_i - y_i| < \delta \\
+        \delta\,(|x_i - y_i| - \tfrac12 \delta) & \text{otherwise} \end{cases}
+
+    reduced by ``reduction``: ``'none'``, ``'sum'``, or ``'mean'`` (the plain mean of
+    :math:`\ell`, also when ``weight`` is given: torch 2.13 does not divide by :math:`\sum w`
+    here, unlike ``l1_loss``/``mse_loss``).
+
+    Args:
+      input: predictions, any shape, floating point.
+      target: values of ``input``'s shape (a broadcastable shape warns, as in torch).
+      reduction: ``'none' | 'mean' | 'sum'`` (no legacy ``size_average``/``reduce`` here, as torch).
+      delta: threshold, a Python number > 0 (``ValueError`` otherwise, torch's check). It selects
+        branches, so under ``jit`` it must be static.
+      weight: optional per-element weights of exactly ``input``'s shape.
+
+    Gradients are torch's ``huber_loss_backward``: ``clip(x - y, -delta, delta)`` (0 at a tie,
+    ``±delta`` at infinite differences, NaN at NaN). ``weight`` is differentiable, as in torch.
+    """
+    fn = "huber_loss"
+    reduction = resolve_reduction(reduction)
+    delta = _static_number(delta, "delta", fn)
+    if not delta > 0:  # NaN fails too, as in torch
+        raise ValueError(
+            f"{fn}: 'delta' must be positive; huber_loss does not support non-positive values for "
+            f"delta, got {delta}"
+        )
+    return _pointwise(fn, lambda d: _huber(d, delta), input, target, reduction, weight, mean_over_weight=False)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    r"""Smooth L1 loss, as ``torch.nn.functional.smooth_l1_loss``.
+
+    .. math::
+        \ell_i = \begin{cases} \tfrac12 (x_i - y_i)^2 / \beta & |x_i - y_i| < \beta \\
+        |x_i - y_i| - \tfrac12 \beta & \text{otherwise} \end{cases}
+
+    reduced by ``reduction`` (``'none' | 'mean' | 'sum'``; legacy ``size_average``/``reduce``
+    override it with torch's warning). ``beta=0`` is exactly :func:`l1_loss` (torch dispatches to
+    it, so the gradient at a NaN difference is 0 there, and NaN for ``beta > 0``).
+
+    Args:
+      input: predictions, any shape, floating point.
+      target: values of ``input``'s shape (a broadcastable shape warns, as in torch).
+      beta: threshold, a Python number >= 0 (``ValueError`` for a negative or NaN beta, torch's
+        check). It selects branches, so under ``jit`` it must be static.
+
+    Gradients are torch's ``smooth_l1_loss_backward``: ``(x - y) / beta`` inside the quadratic
+    zone (0 at a tie), ``sign(x - y)`` outside. torch 2.13's ``smooth_l1_loss`` has no ``weight``.
+    """
+    fn = "smooth_l1_loss"
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    beta = _static_number(beta, "beta", fn)
+    if not beta >= 0:
+        raise ValueError(
+            f"{fn}: 'beta' must be non-negative; smooth_l1_loss does not support negative values "
+            f"for beta, got {beta}"
+        )
+    if beta == 0.0:
+        return _pointwise(fn, _abs_error, input, target, reduction, None)
+    return _pointwise(fn, lambda d: _smooth_l1(d, beta), input, target, reduction, None)

@@ -3,7 +3,6 @@ that names the argument, at trace time (under ``jit``) for static mistakes."""
 
 from __future__ import annotations
 
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +12,7 @@ import torch
 import torch.nn.functional as TF
 
 import losses_jax as F
+from parity_tests.errors import assert_rejected_like_torch, assert_rejected_while_tracing
 
 x34 = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
 t3 = np.array([0, 1, 2])
@@ -48,31 +48,17 @@ STATIC = [
 ]
 
 
-def _torch(v):
-    if isinstance(v, np.ndarray):
-        return torch.from_numpy(v.astype(np.int64) if np.issubdtype(v.dtype, np.integer) else v)
-    return v
 
 
 @pytest.mark.parametrize("name,fn,args,kwargs,exc,text", STATIC, ids=[s[0] for s in STATIC])
 def test_static_errors_match_torch(name, fn, args, kwargs, exc, text):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(Exception):  # torch rejects this input too
-            getattr(TF, fn)(*map(_torch, args), **{k: _torch(v) for k, v in kwargs.items()})
-        with pytest.raises(exc) as info:
-            getattr(F, fn)(*args, **kwargs)
-    assert text in str(info.value)
+    assert_rejected_like_torch(fn, args, kwargs, exc, text)
 
 
 @pytest.mark.parametrize("name,fn,args,kwargs,exc,text", STATIC, ids=[s[0] for s in STATIC])
 def test_static_errors_raise_at_trace_time(name, fn, args, kwargs, exc, text):
     """Under jit the arrays are tracers: static mistakes are still caught, while tracing."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(exc) as info:
-            jax.jit(lambda *a: getattr(F, fn)(*a, **kwargs))(*args)
-    assert text in str(info.value)
+    assert_rejected_while_tracing(fn, args, kwargs, exc, text)
 
 
 @pytest.mark.parametrize(

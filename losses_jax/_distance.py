@@ -1,0 +1,297 @@
+"""Distances between vectors: ``pairwise_distance`` and ``cosine_similarity`` (functional and
+class), with torch 2.13.0's formulas, broadcasting, eps handling and gradients.
+
+Both differ from the textbook formulas in ways that show up in values and gradients, and both
+are reproduced exactly:
+
+* ``pairwise_distance`` adds ``eps`` to the *difference*: :math:`\\lVert x_1 - x_2 + \\epsilon
+  \\rVert_p`, so identical vectors are ``eps * D**(1/p)`` apart, not 0.
+* ``cosine_similarity`` normalises each input by ``max(||x||, eps)`` and sums the product of the
+  normalised vectors. torch clamps the norms in place under ``no_grad``, so the gradient flows
+  through the clamp as if it were the identity (the norm's own gradient, ``x / ||x||``, is used
+  even where ``||x|| < eps``).
+
+The p-norm's gradient is torch's ``norm_backward``: 0 at a zero vector (not NaN), ``sign(x)`` for
+``p == 1`` (0 at 0), the gradient split evenly between ties for ``p == inf``, nothing for
+``p == 0``. It is implemented as a ``jax.custom_jvp``, so ``jit``/``grad``/``vmap`` all work.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import jax
+import jax.numpy as jnp
+
+from ._checks import as_array, compute_dtype
+
+
+def _sgn(x):
+    """torch's ``sign`` for reals: -1, 0 or 1, and 0 for NaN (``jnp.sign`` gives NaN)."""
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
+def _norm_value(x, p: float, axis, keepdims: bool):
+    ax = jnp.abs(x)
+    if p == 0:
+        return jnp.sum((x != 0).astype(x.dtype), axis=axis, keepdims=keepdims)
+    if p == 1:
+        return jnp.sum(ax, axis=axis, keepdims=keepdims)
+    if p == 2:
+        return jnp.sqrt(jnp.sum(x * x, axis=axis, keepdims=keepdims))
+    if p == math.inf:
+        return jnp.max(ax, axis=axis, keepdims=keepdims, initial=0.0)
+    if p == -math.inf:
+        return jnp.min(ax, axis=axis, keepdims=keepdims, initial=math.inf)
+    return jnp.sum(ax**p, axis=axis, keepdims=keepdims) ** (1.0 / p)
+
+
+def _norm_coefficient(x, norm, p: float, axis):
+    """d||x||_p / dx as torch's ``norm_backward`` computes it (``norm`` has kept dims)."""
+    zero = jnp.zeros((), x.dtype)
+    if p == 0:
+        return jnp.zeros_like(x)
+    if p == 1:
+        return _sgn(x)
+    if p == 2:
+        return jnp.where(norm == 0, zero, x / jnp.where(norm == 0, 1, norm))
+    if math.isinf(p):
+        ax = jnp.abs(x)
+        mask = (ax == norm) | jnp.isnan(ax)
+        count = jnp.sum(mask.astype(x.dtype), axis=axis, keepdims=True)
+        return _sgn(x) * mask.astype(x.dtype) / count
+    ax = jnp.abs(x)
+    if p < 1:
+        scaled = _sgn(x) * jnp.where(x == 0, zero, ax ** (p - 1))
+        return scaled * norm ** (1 - p)
+    scaled = _sgn(x) * ax ** (p - 1) if p < 2 else x * ax ** (p - 2)
+    inv = jnp.where(norm == 0, zero, 1 / norm ** (p - 1))
+    return scaled * inv
+
+
+def _make_norm(p: float, axis: int, keepdims: bool):
+    @jax.custom_jvp
+    def norm(x):
+        return _norm_value(x, p, axis, keepdims)
+
+    @norm.defjvp
+    def norm_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        out = norm(x)
+        kept = out if keepdims else jnp.expand_dims(out, axis)
+        coef = _norm_coefficient(x, kept, p, axis)
+        return out, jnp.sum(coef * t, axis=axis, keepdims=keepdims)
+
+    return norm
+
+
+def vector_norm(x, p: float, axis: int, keepdims: bool = False):
+    """``torch.linalg.vector_norm(x, p, dim=axis, keepdim=keepdims)`` with torch's gradient."""
+    if x.ndim == 0:  # torch reduces a 0-d tensor over "dim -1 / 0" to itself
+        x = x.reshape(1)
+        return _make_norm(float(p), 0, keepdims)(x).reshape(())
+    return _make_norm(float(p), axis, keepdims)(x)
+
+
+@jax.custom_jvp
+def _clamp_min_no_grad(x, eps):
+    """``max(x, eps)`` in value, the identity in gradient: torch's ``clamp_min_`` under no_grad."""
+    return jnp.maximum(x, eps)
+
+
+@_clamp_min_no_grad.defjvp
+def _clamp_min_no_grad_jvp(primals, tangents):
+    x, eps = primals
+    tx, _ = tangents
+    return _clamp_min_no_grad(x, eps), tx
+
+
+class DimensionError(ValueError, IndexError):
+    """A ``dim`` outside the input's dimensions: a ``ValueError`` (the project's rule for bad
+    arguments) that is also the ``IndexError`` torch raises."""
+
+
+def _check_number(value, name: str, fn: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{fn}: argument '{name}' must be a number, got {type(value).__name__}") from e
+
+
+def _broadcast(x1, x2, fn: str):
+    try:
+        shape = jnp.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError as e:
+        raise ValueError(
+            f"{fn}: 'x1' of shape {tuple(x1.shape)} and 'x2' of shape {tuple(x2.shape)} cannot be "
+            "broadcast together"
+        ) from e
+    return jnp.broadcast_to(x1, shape), jnp.broadcast_to(x2, shape)
+
+
+def _as_numeric(x, name: str, fn: str, allow_bool: bool = True):
+    x = as_array(x, name, fn)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating) or (x.dtype == jnp.bool_ and not allow_bool):
+        raise TypeError(f"{fn}: argument '{name}' must be a real number array, got {x.dtype}")
+    return x
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    r"""p-norm distance between ``x1`` and ``x2`` along the last dimension, as
+    ``torch.nn.functional.pairwise_distance``.
+
+    .. math::
+        d = \lVert x_1 - x_2 + \epsilon \rVert_p
+          = \Big(\sum_j |x_{1,j} - x_{2,j} + \epsilon|^p\Big)^{1/p}
+
+    ``eps`` is added to the difference, as torch does (identical vectors are
+    :math:`\epsilon D^{1/p}` apart). ``p`` may be any real: ``0`` counts non-zero entries,
+    ``inf`` / ``-inf`` take the largest / smallest magnitude, negative values give torch's
+    :math:`(\sum |d_j|^p)^{1/p}`.
+
+    Shapes: ``x1`` and ``x2`` broadcast together; the norm runs over the last dimension of the
+    broadcast shape (which must match); output is the broadcast shape without it (kept as 1 with
+    ``keepdim=True``). 0-d inputs give a 0-d distance. Integer inputs are promoted to float.
+
+    Gradients follow torch's ``norm_backward``: 0 at a zero difference (only reachable with
+    ``eps=0``), ``sign`` for ``p=1``, ties share the gradient for ``p=inf``, none for ``p=0``.
+    """
+    fn = "pairwise_distance"
+    x1 = _as_numeric(x1, "x1", fn, allow_bool=False)  # torch cannot subtract booleans
+    x2 = _as_numeric(x2, "x2", fn, allow_bool=False)
+    p = _check_number(p, "p", fn)
+    eps = _check_number(eps, "eps", fn)
+    a, b = _broadcast(x1, x2, fn)
+    work, out = compute_dtype(x1.dtype, x2.dtype)
+    diff = a.astype(work) - b.astype(work) + jnp.asarray(eps, work)
+    return vector_norm(diff, p, diff.ndim - 1, bool(keepdim)).astype(out)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    r"""Cosine similarity along ``dim``, as ``torch.nn.functional.cosine_similarity`` (2.13).
+
+    .. math::
+        \mathrm{sim} = \sum_d \frac{x_{1,d}}{\max(\lVert x_1 \rVert_2, \epsilon)}
+                              \frac{x_{2,d}}{\max(\lVert x_2 \rVert_2, \epsilon)}
+
+    torch 2.13 normalises each input first (so :math:`|\mathrm{sim}| \le 1` and no product of
+    norms can overflow); a zero vector has similarity 0 with anything.
+
+    Gradient: torch clamps the norms in place under ``no_grad``, so autograd differentiates the
+    *unclamped* norm; this is reproduced (below ``eps`` the gradient is not that of a constant
+    denominator). At an exactly zero vector the norm's gradient is 0, as in torch.
+
+    Shapes: ``x1`` and ``x2`` broadcast together; ``dim`` (negative allowed) indexes the broadcast
+    shape; output is the broadcast shape without ``dim``. At least one input must be floating
+    point (``TypeError`` otherwise); ``eps`` must be non-negative (``ValueError``); a ``dim``
+    out of range raises :class:`DimensionError` (both ``ValueError`` and torch's ``IndexError``).
+    """
+    fn = "cosine_similarity"
+    x1 = _as_numeric(x1, "x1", fn)
+    x2 = _as_numeric(x2, "x2", fn)
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        try:
+            dim = operator.index(dim)
+        except TypeError as e:
+            raise TypeError(f"{fn}: argument 'dim' must be int, not {type(dim).__name__}") from e
+    eps = _check_number(eps, "eps", fn)
+    if eps < 0:
+        raise ValueError(f"{fn}: 'eps' must be non-negative, got: {eps:g}")
+    if not (jnp.issubdtype(x1.dtype, jnp.floating) or jnp.issubdtype(x2.dtype, jnp.floating)):
+        raise TypeError(
+            f"{fn}: expected the common dtype of 'x1' ({x1.dtype}) and 'x2' ({x2.dtype}) to be "
+            "floating point"
+        )
+    a, b = _broadcast(x1, x2, fn)
+    ndim = max(a.ndim, 1)
+    if not -ndim <= dim < ndim:
+        raise DimensionError(
+            f"{fn}: 'dim' out of range (expected to be in range of [{-ndim}, {ndim - 1}], but "
+            f"got {dim})"
+        )
+    work, out = compute_dtype(x1.dtype, x2.dtype)
+    a, b = a.astype(work), b.astype(work)
+    squeeze = a.ndim == 0
+    if squeeze:
+        a, b = a.reshape(1), b.reshape(1)
+    dim = dim % a.ndim
+    n1 = _clamp_min_no_grad(_make_norm(2.0, dim, True)(a), jnp.asarray(eps, work))
+    n2 = _clamp_min_no_grad(_make_norm(2.0, dim, True)(b), jnp.asarray(eps, work))
+    res = jnp.sum((a / n1) * (b / n2), axis=dim)
+    if squeeze:
+        res = res.reshape(())
+    return res.astype(out)
+
+
+class PairwiseDistance:
+    """``PairwiseDistance(p=2.0, eps=1e-6, keepdim=False)``; see :func:`pairwise_distance`.
+
+    Not a loss (no reduction), as in torch; torch stores ``p`` as the attribute ``norm``.
+    Shapes: ``(N, D)`` or ``(D)`` inputs (broadcastable), output ``(N)`` or ``()``
+    (``(N, 1)`` / ``(1)`` with ``keepdim``).
+    """
+
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        self.norm = p
+        self.eps = eps
+        self.keepdim = keepdim
+
+    def __call__(self, x1, x2):
+        return self.forward(x1, x2)
+
+    def forward(self, x1, x2):
+        return pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+    def __repr__(self):
+        return f"PairwiseDistance(p={self.norm}, eps={self.eps}, keepdim={self.keepdim})"
+
+    # Equal options -> equal objects, so a loss holding one as static pytree data does not
+    # retrace under jit each time it is rebuilt.
+    def _key(self):
+        return (type(self), self.norm, self.eps, self.keepdim)
+
+    def __eq__(self, other):
+        return isinstance(other, PairwiseDistance) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+
+class CosineSimilarity:
+    """``CosineSimilarity(dim=1, eps=1e-8)``; see :func:`cosine_similarity`.
+
+    Not a loss (no reduction), as in torch. Shapes: ``(*1, D, *2)`` inputs broadcastable
+    together, output ``(*1, *2)``.
+    """
+
+    def __init__(self, dim=1, eps=1e-8):
+        self.dim = dim
+        self.eps = eps
+
+    def __call__(self, x1, x2):
+        return self.forward(x1, x2)
+
+    def forward(self, x1, x2):
+        return cosine_similarity(x1, x2, self.dim, self.eps)
+
+    def __repr__(self):
+        return f"CosineSimilarity(dim={self.dim}, eps={self.eps})"
+
+    def _key(self):
+        return (type(self), self.dim, self.eps)
+
+    def __eq__(self, other):
+        return isinstance(other, CosineSimilarity) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+
+# Options only, no arrays: both pass through jit as static pytree data.
+jax.tree_util.register_pytree_node(
+    PairwiseDistance, lambda d: ((), (d.norm, d.eps, d.keepdim)), lambda aux, _: PairwiseDistance(*aux)
+)
+jax.tree_util.register_pytree_node(
+    CosineSimilarity, lambda d: ((), (d.dim, d.eps)), lambda aux, _: CosineSimilarity(*aux)
+)

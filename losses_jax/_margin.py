@@ -1,0 +1,666 @@
+"""Margin and embedding losses (torch.nn.functional names, arguments and semantics, torch 2.13.0).
+
+``hinge_embedding_loss``, ``margin_ranking_loss``, ``soft_margin_loss``,
+``cosine_embedding_loss``, ``multi_margin_loss``, ``multilabel_margin_loss``,
+``multilabel_soft_margin_loss``, ``triplet_margin_loss``, ``triplet_margin_with_distance_loss``
+and their classes.
+
+Inputs that torch differentiates must be floating point here (torch also accepts integer
+``input`` for some of these and returns integer or float results); targets may be any real dtype
+where torch accepts them.
+
+Kinks follow torch, which is not uniform across these losses:
+
+* ``max(0, z)`` written as ``clamp_min`` in torch (hinge embedding, margin ranking, cosine
+  embedding, triplet) passes the gradient *at* ``z == 0`` and blocks it for NaN;
+* the C++ kernels of ``multi_margin_loss`` and ``multilabel_margin_loss`` test ``z > 0``: no
+  gradient at ``z == 0``, and a NaN term counts as 0 (in value too: torch skips it);
+* ``min(a, b)`` of the triplet ``swap`` splits the gradient evenly at a tie.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import as_array, check_floating, check_integer, compute_dtype, is_concrete
+from ._distance import PairwiseDistance, pairwise_distance
+from ._modules import _Loss, _WeightedLoss
+from ._reduction import REDUCTIONS, apply_reduction, resolve_reduction
+
+# torch's cosine_embedding_loss adds this to the squared norms; it is the C++ float constant
+# 1e-12 (static_cast<float>), i.e. 9.999999960041972e-13 when the computation is in float64.
+_COSINE_EPSILON = float(np.float32(1e-12))
+
+
+# -- torch's kinks -----------------------------------------------------------------------------
+
+def _clamp_min0(z):
+    """``torch.clamp_min(z, 0)``: NaN stays NaN; gradient 1 where ``z >= 0`` (the kink
+    included), 0 elsewhere and at NaN."""
+    kept = jnp.where(z >= 0, z, jnp.zeros_like(z))
+    return jnp.where(jnp.isnan(z), jax.lax.stop_gradient(z), kept)
+
+
+@jax.custom_jvp
+def _minimum(a, b):
+    """``torch.minimum``: NaN propagates; the gradient is split in half at a tie, and at NaN
+    it goes to both sides (torch's comparisons are all false there)."""
+    return jnp.minimum(a, b)
+
+
+@_minimum.defjvp
+def _minimum_jvp(primals, tangents):
+    a, b = primals
+    ta, tb = tangents
+    half = jnp.asarray(0.5, a.dtype)
+    one, zero = jnp.ones((), a.dtype), jnp.zeros((), a.dtype)
+    wa = jnp.where(a == b, half, jnp.where(a > b, zero, one))
+    wb = jnp.where(a == b, half, jnp.where(a < b, zero, one))
+    return _minimum(a, b), wa * ta + wb * tb
+
+
+# -- shared checks -------------------------------------------------------------------------------
+
+def _broadcast(arrays: dict, fn: str):
+    shapes = [a.shape for a in arrays.values()]
+    try:
+        shape = jnp.broadcast_shapes(*shapes)
+    except ValueError as e:
+        described = ", ".join(f"'{k}' of shape {tuple(v.shape)}" for k, v in arrays.items())
+        raise ValueError(f"{fn}: {described} cannot be broadcast together") from e
+    return [jnp.broadcast_to(a, shape) for a in arrays.values()]
+
+
+def _check_real(x, name: str, fn: str, allow_bool: bool = False):
+    if (x.dtype == jnp.bool_ and not allow_bool) or jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{fn}: argument '{name}' must have a real numeric dtype, got {x.dtype}")
+
+
+def _check_margin_positive(margin, fn: str):
+    if isinstance(margin, jax.core.Tracer):
+        return
+    if not float(margin) > 0:
+        raise ValueError(f"{fn}: 'margin' must be greater than 0, got {margin}")
+
+
+def _check_same_ndim(anchor, positive, negative, fn: str):
+    a, p, n = anchor.ndim, positive.ndim, negative.ndim
+    if not (a == p == n):
+        raise ValueError(
+            f"{fn}: The 'anchor', 'positive', and 'negative' tensors are expected to have the same "
+            f"number of dimensions, but got: anchor {a}D, positive {p}D, and negative {n}D inputs"
+        )
+
+
+def _nan_where_invalid(loss, valid):
+    return jnp.where(valid, loss, jnp.full_like(loss, jnp.nan))
+
+
+# -- pointwise margin losses ---------------------------------------------------------------------
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+    r"""Hinge embedding loss, as ``torch.nn.functional.hinge_embedding_loss``.
+
+    .. math::
+        \ell_i = [y_i \ne 1]\,\max(0, \Delta - x_i) + [y_i \ne -1]\,x_i
+
+    i.e. :math:`x_i` for :math:`y_i = 1`, :math:`\max(0, \Delta - x_i)` for :math:`y_i = -1`
+    (:math:`\Delta` = ``margin``); any other target value gets both terms, as in torch.
+
+    Shapes: ``input`` and ``target`` broadcast together (no warning, as torch); output is the
+    broadcast shape for ``'none'``, else a scalar; dtype is ``input``'s. The gradient at
+    :math:`\Delta - x_i = 0` is -1 (torch's ``clamp_min``); NaN inputs give NaN values with a
+    zero gradient on the clamped branch, as in torch.
+    """
+    fn = "hinge_embedding_loss"
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    input = as_array(input, "input", fn)
+    target = as_array(target, "target", fn)
+    check_floating(input, "input", fn)
+    _check_real(target, "target", fn, allow_bool=True)
+    x, t = _broadcast({"input": input, "target": target}, fn)
+    work, out = compute_dtype(input.dtype)
+    x = x.astype(work)
+    margin_clamp = _clamp_min0(jnp.asarray(margin, work) - x)
+    zero = jnp.zeros((), work)
+    loss = jnp.where(t != 1, margin_clamp, zero) + jnp.where(t != -1, x, zero)
+    return apply_reduction(loss, reduction).astype(out)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+    r"""Margin ranking loss, as ``torch.nn.functional.margin_ranking_loss``.
+
+    .. math::
+        \ell_i = \max\big(0, -y_i\,(x_{1,i} - x_{2,i}) + \Delta\big)
+
+    All three inputs must have the same number of dimensions (``ValueError`` otherwise, as
+    torch's ``RuntimeError``) and broadcast together. ``target`` is differentiable, as in torch.
+    The gradient at the kink (argument exactly 0) passes, as torch's ``clamp_min``.
+    """
+    fn = "margin_ranking_loss"
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    input1 = as_array(input1, "input1", fn)
+    input2 = as_array(input2, "input2", fn)
+    target = as_array(target, "target", fn)
+    if not (input1.ndim == input2.ndim == target.ndim):
+        raise ValueError(
+            f"{fn}: All input tensors should have same dimension but got sizes: 'input1': "
+            f"{tuple(input1.shape)}, 'input2': {tuple(input2.shape)}, 'target': {tuple(target.shape)}"
+        )
+    check_floating(input1, "input1", fn)
+    check_floating(input2, "input2", fn)
+    _check_real(target, "target", fn)
+    a, b, t = _broadcast({"input1": input1, "input2": input2, "target": target}, fn)
+    work, out = compute_dtype(input1.dtype, input2.dtype, target.dtype)
+    a, b, t = a.astype(work), b.astype(work), t.astype(work)
+    loss = _clamp_min0(-t * (a - b) + jnp.asarray(margin, work))
+    return apply_reduction(loss, reduction).astype(out)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    r"""Two-class logistic loss, as ``torch.nn.functional.soft_margin_loss``.
+
+    .. math::
+        \ell_i = \log\big(1 + e^{-y_i x_i}\big)
+
+    evaluated stably as ``softplus(-y x)``. **Differs from torch deliberately**: torch computes
+    ``log1p(exp(-y x))`` literally, which overflows to ``inf`` (with a NaN gradient) once
+    ``-y x`` exceeds ~88.7 in float32 / ~709.8 in float64; here the value is the finite
+    ``-y x`` and the gradient ``-y``. Everywhere else the numbers agree to rounding.
+
+    Shapes: ``target`` must broadcast to ``input``'s shape (torch writes into an input-shaped
+    output, so a target that would enlarge it is a ``ValueError``). ``target`` is not
+    differentiable in torch; here its gradient is simply the math. Output dtype is ``input``'s.
+    """
+    fn = "soft_margin_loss"
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    input = as_array(input, "input", fn)
+    target = as_array(target, "target", fn)
+    check_floating(input, "input", fn)
+    _check_real(target, "target", fn, allow_bool=True)
+    try:
+        shape = jnp.broadcast_shapes(input.shape, target.shape)
+    except ValueError:
+        shape = None
+    if shape != tuple(input.shape):
+        raise ValueError(
+            f"{fn}: 'target' of shape {tuple(target.shape)} must broadcast to the shape of "
+            f"'input' {tuple(input.shape)}"
+        )
+    work, out = compute_dtype(input.dtype)
+    x = input.astype(work)
+    t = jnp.broadcast_to(target, shape).astype(work)
+    loss = jax.nn.softplus(-x * t)
+    return apply_reduction(loss, reduction).astype(out)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+    r"""Cosine embedding loss, as ``torch.nn.functional.cosine_embedding_loss``.
+
+    .. math::
+        \cos_i = \frac{\sum_d x_{1,id} x_{2,id}}
+                      {\sqrt{(\sum_d x_{1,id}^2 + \epsilon)(\sum_d x_{2,id}^2 + \epsilon)}},
+        \qquad
+        \ell_i = \begin{cases} 1 - \cos_i & y_i = 1 \\ \max(0, \cos_i - \Delta) & y_i = -1
+                 \\ 0 & \text{otherwise} \end{cases}
+
+    with torch's :math:`\epsilon` = ``float32(1e-12)`` added to each squared norm (so zero
+    vectors give :math:`\cos = 0` and finite gradients, exactly as torch).
+
+    Shapes: ``(N, D)`` inputs with ``(N)`` target, or unbatched ``(D)`` inputs with a 0-d
+    target; ``input1`` and ``input2`` broadcast together. Output ``(N)`` / ``()`` for
+    ``'none'``. ``target`` is not differentiated (its only use is ``== 1`` / ``== -1``).
+    """
+    fn = "cosine_embedding_loss"
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    input1 = as_array(input1, "input1", fn)
+    input2 = as_array(input2, "input2", fn)
+    target = as_array(target, "target", fn)
+    if target.ndim not in (0, 1):
+        raise ValueError(
+            f"{fn}: 0D or 1D 'target' tensor expected, multi-target not supported; got shape "
+            f"{tuple(target.shape)}"
+        )
+    want = 2 if target.ndim == 1 else 1
+    if input1.ndim != want or input2.ndim != want:
+        raise ValueError(
+            f"{fn}: {target.ndim}D 'target' tensor expects {want}D input tensors, but found inputs "
+            f"with sizes 'input1': {tuple(input1.shape)} and 'input2': {tuple(input2.shape)}."
+        )
+    check_floating(input1, "input1", fn)
+    check_floating(input2, "input2", fn)
+    _check_real(target, "target", fn, allow_bool=True)
+    _broadcast({"input1": input1, "input2": input2}, fn)
+    work, out = compute_dtype(input1.dtype, input2.dtype)
+    a, b = input1.astype(work), input2.astype(work)
+    axis = target.ndim
+    eps = jnp.asarray(_COSINE_EPSILON, work)
+    prod_sum = jnp.sum(a * b, axis=axis)
+    mag1 = jnp.sum(a * a, axis=axis) + eps
+    mag2 = jnp.sum(b * b, axis=axis) + eps
+    cos = prod_sum / jnp.sqrt(mag1 * mag2)
+    cos, t = _broadcast({"cosine": cos, "target": target}, fn)
+    zero = jnp.zeros((), work)
+    loss = jnp.where(t == 1, 1 - cos, zero) + jnp.where(
+        t == -1, _clamp_min0(cos - jnp.asarray(margin, work)), zero
+    )
+    return apply_reduction(loss, reduction).astype(out)
+
+
+# -- multi-class / multi-label margin losses -----------------------------------------------------
+
+def _check_p(p, fn: str):
+    if not (p == 1 or p == 2):
+        raise ValueError(f"{fn}: only p == 1 and p == 2 supported, got 'p' = {p!r}")
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                      reduction="mean"):
+    r"""Multi-class hinge loss, as ``torch.nn.functional.multi_margin_loss``.
+
+    .. math::
+        \ell_n = \frac{1}{C} \sum_{c \ne y_n} w_{y_n} \max(0, \Delta - x_{n,y_n} + x_{n,c})^p,
+        \qquad p \in \{1, 2\}
+
+    Shapes: input ``(N, C)``, ``(C)`` or a 0-d scalar (one class); target ``(N)`` class indices
+    (``()`` or ``(1)`` for an unbatched input); weight ``(C)``. ``'none'`` gives ``(N)``, or the
+    target's shape for an unbatched input. ``'mean'`` averages over samples (not a weighted mean).
+
+    As torch's kernel, a term counts only where its hinge argument is ``> 0``: no gradient at
+    exactly 0, and a NaN term is skipped (value 0), so NaN inputs do not propagate.
+    An empty batch gives ``'sum'`` 0 and ``'mean'`` NaN (torch 2.13 returns uninitialised memory).
+
+    Target values outside ``[0, C)`` raise ``ValueError`` when concrete (torch: ``RuntimeError:
+    target out of range``); under ``jit`` that sample's loss is NaN. ``weight`` is not
+    differentiable in torch; here its gradient is simply the math.
+    """
+    fn = "multi_margin_loss"
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    _check_p(p, fn)
+    if weight is not None:
+        weight = as_array(weight, "weight", fn)
+        if weight.ndim != 1:
+            raise ValueError(f"{fn}: 'weight' must be one-dimensional, got shape {tuple(weight.shape)}")
+    input = as_array(input, "input", fn)
+    target = as_array(target, "target", fn)
+    check_floating(input, "input", fn)
+    check_integer(target, "target", fn)
+    nd = input.ndim
+    if not ((nd == 2 and input.shape[1] != 0) or (nd == 1 and input.shape[0] != 0) or nd == 0):
+        raise ValueError(
+            f"{fn}: Expected non-empty vector or matrix with optional 0-dim batch size for "
+            f"'input', but got: {tuple(input.shape)}"
+        )
+    nframe, dim = (1, 1 if nd == 0 else input.shape[0]) if nd <= 1 else input.shape
+    if target.ndim > 1 or target.size != nframe:
+        raise ValueError(
+            f"{fn}: 'target' should be 1-D with size equal to the number of input samples (batch "
+            f"size). Expected target size ({nframe},), but got {tuple(target.shape)}. Input has "
+            f"shape {tuple(input.shape)}."
+        )
+    if weight is not None and weight.size != dim:
+        raise ValueError(f"{fn}: inconsistent 'weight' size, expected {dim} but got {tuple(weight.shape)}")
+    if is_concrete(target) and target.size:
+        tv = np.asarray(target)
+        if tv.min() < 0 or tv.max() >= dim:
+            raise ValueError(f"{fn}: 'target' out of range: values must be in [0, {dim}), got {tv.tolist()}")
+
+    dtypes = (input.dtype,) if weight is None else (input.dtype, weight.dtype)
+    work, out = compute_dtype(*dtypes)
+    x = input.astype(work).reshape(nframe, dim)
+    t = target.reshape(nframe)
+    valid = (t >= 0) & (t < dim)
+    ts = jnp.where(valid, t, 0)
+    u = jnp.take_along_axis(x, ts[:, None], axis=1)
+    z = (jnp.asarray(margin, work) - u) + x
+    keep = (jnp.arange(dim)[None, :] != ts[:, None]) & (z > 0)
+    z = jnp.where(keep, z, jnp.zeros((), work))  # before squaring: no NaN * 0 in the gradient
+    terms = z if p == 1 else z * z
+    if weight is not None:
+        terms = terms * weight.astype(work)[ts][:, None]
+    loss = _nan_where_invalid(jnp.sum(terms, axis=1) / dim, valid)
+    if reduction == "none":
+        return (loss.reshape(target.shape) if nd <= 1 else loss).astype(out)
+    return apply_reduction(loss, reduction).astype(out)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    r"""Multi-label hinge loss, as ``torch.nn.functional.multilabel_margin_loss``.
+
+    .. math::
+        \ell_n = \frac{1}{C} \sum_{j \in J_n} \sum_{c \notin J_n} \max(0, 1 - x_{n,j} + x_{n,c})
+
+    where :math:`J_n` is the list of target indices of row ``n``: ``target[n]`` read up to
+    (excluding) its first ``-1``; later entries are ignored. A class listed twice counts twice,
+    as in torch.
+
+    Shapes: input ``(N, C)``, ``(C)`` or 0-d; target of the same shape, integer, values in
+    ``[-1, C)`` (all entries are checked, after the first ``-1`` too, as torch); output ``(N)``
+    or ``()`` for ``'none'``. Out-of-range values raise ``ValueError`` when concrete; under
+    ``jit`` that row's loss is NaN. As torch's kernel, terms count only where the hinge argument
+    is ``> 0`` (no gradient at 0; NaN terms are skipped). Empty batch: ``'sum'`` 0, ``'mean'``
+    NaN (torch 2.13 returns uninitialised memory).
+
+    Memory: the pairwise terms are formed as an ``(N, C, C)`` array (fine for the usual
+    C <= a few hundred; torch's kernel loops instead).
+    """
+    fn = "multilabel_margin_loss"
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    input = as_array(input, "input", fn)
+    target = as_array(target, "target", fn)
+    check_floating(input, "input", fn)
+    check_integer(target, "target", fn)
+    nd = input.ndim
+    dim = 1 if nd == 0 else input.shape[-1]
+    if nd > 2 or dim == 0:
+        raise ValueError(
+            f"{fn}: Expected non-empty vector or matrix with optional 0-dim batch size for "
+            f"'input', but got: {tuple(input.shape)}"
+        )
+    if target.shape != input.shape:
+        raise ValueError(
+            f"{fn}: inconsistent 'target' size: {tuple(target.shape)} for 'input' of size: "
+            f"{tuple(input.shape)}"
+        )
+    if is_concrete(target) and target.size:
+        tv = np.asarray(target)
+        if tv.min() < -1 or tv.max() >= dim:
+            raise ValueError(f"{fn}: 'target' is out of range: values must be in [-1, {dim}), got {tv.tolist()}")
+
+    nframe = 1 if nd <= 1 else input.shape[0]
+    work, out = compute_dtype(input.dtype)
+    x = input.astype(work).reshape(nframe, dim)
+    t = target.reshape(nframe, dim)
+    valid = jnp.all((t >= -1) & (t < dim), axis=1)
+    listed = jnp.cumprod((t >= 0).astype(jnp.int32), axis=1).astype(bool)  # before the first -1
+    ts = jnp.where(listed, t, 0)
+    classes = jnp.arange(dim)
+    is_target = jnp.any(listed[:, :, None] & (ts[:, :, None] == classes[None, None, :]), axis=1)
+    u = jnp.take_along_axis(x, ts, axis=1)  # (N, J): x at each listed target
+    z = (1 - u)[:, :, None] + x[:, None, :]  # (N, J, C)
+    keep = listed[:, :, None] & ~is_target[:, None, :] & (z > 0)
+    terms = jnp.where(keep, z, jnp.zeros((), work))
+    loss = _nan_where_invalid(jnp.sum(terms, axis=(1, 2)) / dim, valid)
+    if reduction == "none":
+        return (loss.reshape(()) if nd <= 1 else loss).astype(out)
+    return apply_reduction(loss, reduction).astype(out)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction="mean"):
+    r"""Multi-label one-versus-all logistic loss, as
+    ``torch.nn.functional.multilabel_soft_margin_loss``.
+
+    .. math::
+        \ell_n = -\frac{1}{C} \sum_c w_c \big(y_{n,c} \log\sigma(x_{n,c})
+                 + (1 - y_{n,c}) \log\sigma(-x_{n,c})\big)
+
+    with stable ``log_sigmoid`` (as torch). ``C`` is the size of ``input``'s last dimension and
+    the sum runs over axis ``input.ndim - 1`` of the broadcast of ``input``, ``target`` and
+    ``weight`` -- torch's exact (broadcasting) rule. Shapes: input ``(N, C)`` or ``(C)``
+    (any rank >= 1); output ``(N)`` or ``()`` for ``'none'``. ``target`` and ``weight`` are
+    differentiable, as in torch.
+    """
+    fn = "multilabel_soft_margin_loss"
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    input = as_array(input, "input", fn)
+    target = as_array(target, "target", fn)
+    check_floating(input, "input", fn)
+    _check_real(target, "target", fn)
+    if input.ndim == 0:
+        raise ValueError(f"{fn}: 'input' must have at least 1 dimension (the class dimension), got a scalar")
+    arrays = {"input": input, "target": target}
+    if weight is not None:
+        weight = as_array(weight, "weight", fn)
+        _check_real(weight, "weight", fn)
+        arrays["weight"] = weight
+    bcast = _broadcast(arrays, fn)
+    work, out = compute_dtype(*(a.dtype for a in arrays.values()))
+    x, t = bcast[0].astype(work), bcast[1].astype(work)
+    loss = -(t * jax.nn.log_sigmoid(x) + (1 - t) * jax.nn.log_sigmoid(-x))
+    if weight is not None:
+        loss = loss * bcast[2].astype(work)
+    loss = jnp.sum(loss, axis=input.ndim - 1) / input.shape[-1]
+    return apply_reduction(loss, reduction).astype(out)
+
+
+# -- triplet losses ------------------------------------------------------------------------------
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    r"""Triplet margin loss, as ``torch.nn.functional.triplet_margin_loss``.
+
+    .. math::
+        \ell_i = \max\big(0, \Delta + d(a_i, p_i) - d(a_i, n_i)\big), \qquad
+        d(x, y) = \lVert x - y + \epsilon \rVert_p
+
+    (:func:`pairwise_distance`). With ``swap=True`` the negative distance is
+    :math:`\min(d(a_i, n_i), d(p_i, n_i))` (gradient split in half at a tie, as torch).
+    ``margin`` must be > 0 (``ValueError``). Shapes: ``(N, D)`` or ``(D)`` inputs of one rank,
+    broadcastable; output ``(N)`` / ``()`` for ``'none'``.
+    """
+    fn = "triplet_margin_loss"
+    reduction = resolve_reduction(reduction, size_average, reduce)
+    _check_margin_positive(margin, fn)
+    return _triplet(anchor, positive, negative, lambda x, y: pairwise_distance(x, y, p, eps),
+                    margin, swap, reduction, fn, check_broadcast=True)
+
+
+def _triplet(anchor, positive, negative, distance, margin, swap, reduction, fn, check_broadcast):
+    anchor = as_array(anchor, "anchor", fn)
+    positive = as_array(positive, "positive", fn)
+    negative = as_array(negative, "negative", fn)
+    _check_same_ndim(anchor, positive, negative, fn)
+    if check_broadcast:  # the default distance broadcasts the two inputs of each pair it sees
+        _broadcast({"anchor": anchor, "positive": positive}, fn)
+        _broadcast({"anchor": anchor, "negative": negative}, fn)
+        if swap:
+            _broadcast({"positive": positive, "negative": negative}, fn)
+    dist_pos = jnp.asarray(distance(anchor, positive))
+    dist_neg = jnp.asarray(distance(anchor, negative))
+    if swap:
+        dist_swap = jnp.asarray(distance(positive, negative))
+        dist_neg, dist_swap = jnp.broadcast_arrays(dist_neg, dist_swap)
+        dtype = jnp.result_type(dist_neg, dist_swap)
+        dist_neg = _minimum(dist_neg.astype(dtype), dist_swap.astype(dtype))
+    loss = _clamp_min0(margin + dist_pos - dist_neg)
+    return apply_reduction(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
+                                      swap=False, reduction="mean"):
+    r"""Triplet margin loss with any distance, as
+    ``torch.nn.functional.triplet_margin_with_distance_loss``.
+
+    .. math::
+        \ell_i = \max\big(0, \Delta + d(a_i, p_i) - d(a_i, n_i)\big)
+
+    ``distance_function`` is any JAX-traceable callable ``(x, y) -> distances`` (default:
+    :func:`pairwise_distance` with its defaults, as torch). ``swap`` uses
+    :math:`\min(d(a, n), d(p, n))`. Keyword-only options, as torch; ``reduction`` must be one of
+    ``'none' | 'mean' | 'sum'`` (no legacy aliases here, as torch); ``margin`` > 0.
+    """
+    fn = "triplet_margin_with_distance_loss"
+    if not (isinstance(reduction, str) and reduction in REDUCTIONS):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    _check_margin_positive(margin, fn)
+    default = distance_function is None
+    if default:
+        distance_function = pairwise_distance
+    elif not callable(distance_function):
+        raise TypeError(f"{fn}: 'distance_function' must be callable, got {type(distance_function).__name__}")
+    return _triplet(anchor, positive, negative, distance_function, margin, swap, reduction, fn,
+                    check_broadcast=default)
+
+
+# -- classes -------------------------------------------------------------------------------------
+
+class HingeEmbeddingLoss(_Loss):
+    """Hinge embedding loss; see :func:`losses_jax.hinge_embedding_loss`.
+
+    ``HingeEmbeddingLoss(margin=1.0, size_average=None, reduce=None, reduction='mean')``.
+    Shapes: input ``(*)``, target ``(*)`` of +-1; output scalar or ``(*)`` for ``'none'``.
+    """
+
+    _defaults = {"reduction": "mean", "margin": 1.0}
+
+    def __init__(self, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input, target):
+        return hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
+
+
+class MarginRankingLoss(_Loss):
+    """Margin ranking loss; see :func:`losses_jax.margin_ranking_loss`.
+
+    ``MarginRankingLoss(margin=0.0, size_average=None, reduce=None, reduction='mean')``; call as
+    ``loss(input1, input2, target)``. Shapes: ``(N)`` or ``()``; output scalar or ``(N)``.
+    """
+
+    _defaults = {"reduction": "mean", "margin": 0.0}
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return margin_ranking_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """Two-class logistic loss; see :func:`losses_jax.soft_margin_loss`.
+
+    ``SoftMarginLoss(size_average=None, reduce=None, reduction='mean')``.
+    Shapes: input ``(*)``, target ``(*)``; output scalar or ``(*)`` for ``'none'``.
+    """
+
+    def forward(self, input, target):
+        return soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """Cosine embedding loss; see :func:`losses_jax.cosine_embedding_loss`.
+
+    ``CosineEmbeddingLoss(margin=0.0, size_average=None, reduce=None, reduction='mean')``; call as
+    ``loss(input1, input2, target)``. Shapes: ``(N, D)``/``(D)`` inputs, ``(N)``/``()`` target.
+    """
+
+    _defaults = {"reduction": "mean", "margin": 0.0}
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return cosine_embedding_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """Multi-class hinge loss; see :func:`losses_jax.multi_margin_loss`.
+
+    ``MultiMarginLoss(p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+    reduction='mean')``; ``p`` and ``weight``'s rank are checked when built, as torch.
+    Shapes: input ``(N, C)`` or ``(C)``, target ``(N)`` or ``()``; output scalar, ``(N)`` for
+    ``'none'``.
+    """
+
+    _defaults = {"reduction": "mean", "p": 1, "margin": 1.0}
+
+    def __init__(self, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+        _check_p(p, "MultiMarginLoss")
+        if self.weight is not None and self.weight.ndim != 1:
+            raise ValueError(
+                f"MultiMarginLoss: expected 'weight' to be None or 1D tensor, got {self.weight.ndim}D instead"
+            )
+        self.p = p
+        self.margin = margin
+
+    def forward(self, input, target):
+        return multi_margin_loss(input, target, p=self.p, margin=self.margin, weight=self.weight,
+                                 reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """Multi-label hinge loss; see :func:`losses_jax.multilabel_margin_loss`.
+
+    ``MultiLabelMarginLoss(size_average=None, reduce=None, reduction='mean')``.
+    Shapes: input ``(N, C)`` or ``(C)``; target of the same shape, indices padded with -1;
+    output scalar or ``(N)`` for ``'none'``.
+    """
+
+    def forward(self, input, target):
+        return multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """Multi-label logistic loss; see :func:`losses_jax.multilabel_soft_margin_loss`.
+
+    ``MultiLabelSoftMarginLoss(weight=None, size_average=None, reduce=None, reduction='mean')``.
+    Shapes: input ``(N, C)``, target ``(N, C)``, weight ``(C)``; output scalar or ``(N)``.
+    """
+
+    def forward(self, input, target):
+        return multilabel_soft_margin_loss(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """Triplet margin loss; see :func:`losses_jax.triplet_margin_loss`.
+
+    ``TripletMarginLoss(margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None,
+    reduction='mean')``; ``margin > 0`` is checked when built. Call as
+    ``loss(anchor, positive, negative)``; shapes ``(N, D)`` or ``(D)``; output scalar or ``(N)``.
+    """
+
+    _defaults = {"reduction": "mean", "margin": 1.0, "p": 2.0, "eps": 1e-6, "swap": False}
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        if not margin > 0:
+            raise ValueError(
+                f"TripletMarginLoss: expected 'margin' to be greater than 0, got {margin} instead"
+            )
+        self.margin = margin
+        self.p = p
+        self.eps = eps
+        self.swap = swap
+
+    def forward(self, anchor, positive, negative):
+        return triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps,
+                                   swap=self.swap, reduction=self.reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """Triplet margin loss with a custom distance; see
+    :func:`losses_jax.triplet_margin_with_distance_loss`.
+
+    ``TripletMarginWithDistanceLoss(*, distance_function=None, margin=1.0, swap=False,
+    reduction='mean')``; the default distance is ``PairwiseDistance()``, as torch. The
+    ``distance_function`` is static pytree data: pass a hashable callable (a function, or a
+    ``PairwiseDistance`` / ``CosineSimilarity``-based callable) when the object crosses ``jit``.
+    """
+
+    _defaults = {"reduction": "mean", "margin": 1.0, "swap": False}
+
+    def __init__(self, *, distance_function=None, margin=1.0, swap=False, reduction="mean"):
+        if not (isinstance(reduction, str) and reduction in REDUCTIONS):
+            raise ValueError(f"{reduction} is not a valid value for reduction")
+        super().__init__(None, None, reduction)
+        if not margin > 0:
+            raise ValueError(
+                "TripletMarginWithDistanceLoss: expected 'margin' to be greater than 0, got "
+                f"{margin} instead"
+            )
+        self.distance_function = distance_function if distance_function is not None else PairwiseDistance()
+        self.margin = margin
+        self.swap = swap
+
+    def forward(self, anchor, positive, negative):
+        return triplet_margin_with_distance_loss(anchor, positive, negative,
+                                                 distance_function=self.distance_function,
+                                                 margin=self.margin, swap=self.swap, reduction=self.reduction)

@@ -1,0 +1,1 @@
+"""Tests of behaviour that is ours to define (not comparisons with torch)."""
