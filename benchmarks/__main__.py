@@ -1,0 +1,97 @@
+"""``python -m benchmarks``: every benchmark suite, printed and written to BENCHMARKS.md.
+
+Suites (``--only NAME`` to run some): losses (every loss fwd+bwd vs torch), cross_entropy
+(4096 x 32000 vs torch and the memory floor), linear_cross_entropy (time and peak memory vs
+torch's chunked and plain paths, each in a fresh process), train (Tudui training throughput vs
+torch eager and torch.compile). ``--no-write`` prints without touching BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pathlib
+import sys
+import time
+
+from .common import machine, now, table, versions
+
+SUITES = {
+    "losses": ("Every loss, forward + backward", "benchmarks.losses"),
+    "cross_entropy": ("cross_entropy at 4096 x 32000 against torch and the memory floor", "benchmarks.cross_entropy"),
+    "linear_cross_entropy": ("linear_cross_entropy: time and peak memory", None),
+    "train": ("Tudui training throughput", "benchmarks.train_throughput"),
+}
+
+
+def _linear_cross_entropy(repeats: int) -> str:
+    """D's stand-alone script (each variant in a fresh process); its measured block, embedded."""
+    from . import linear_cross_entropy as lce
+
+    lce.main(["--runs", str(min(repeats, 3))])
+    text = pathlib.Path(lce.__file__).with_name("results").joinpath("linear_cross_entropy.md").read_text()
+    begin, end = "<!-- measured: begin -->", "<!-- measured: end -->"
+    block = text[text.index(begin) + len(begin): text.index(end)].strip()
+    return block + "\n\nFloor, expectation and analysis: `benchmarks/results/linear_cross_entropy.md`."
+
+
+def run_suite(name: str, repeats: int) -> str:
+    module = SUITES[name][1]
+    if module is None:
+        return _linear_cross_entropy(repeats)
+    header, rows, *notes = importlib.import_module(module).run(repeats=repeats)
+    return table(header, rows) + ("\n\n" + notes[0] if notes else "")
+
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def write_results(path: pathlib.Path, results: str) -> None:
+    """Replace the text between the results markers, keeping the written analysis around it."""
+    block = f"{START}\n{results}\n{END}"
+    text = path.read_text() if path.exists() else ""
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+    else:
+        text = (text or "# Benchmarks\n") + "\n" + block + "\n"
+    path.write_text(text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--only", action="append", choices=sorted(SUITES), help="run only this suite (repeatable)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repetitions per measurement (median)")
+    parser.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md")
+    parser.add_argument("--output", default="BENCHMARKS.md", help="where to write the results")
+    args = parser.parse_args(argv)
+
+    names = args.only or list(SUITES)
+    command = "python -m benchmarks" + "".join(f" --only {n}" for n in args.only or [])
+    sections = [
+        "# Benchmarks",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {machine()}  ",
+        f"Software: {versions()}  ",
+        f"Date: {now()}",
+        "",
+        "Times are medians of interleaved repetitions after warm-up (JAX compile time reported apart).",
+        "Ratios compare runs made in the same process at the same moment; absolute times on this",
+        "shared machine vary from run to run.",
+    ]
+    for name in names:
+        title = SUITES[name][0]
+        print(f"== {title}", flush=True)
+        start = time.perf_counter()
+        text = run_suite(name, args.repeats)
+        print(text, flush=True)
+        sections += ["", f"## {title}", "", text]
+        sections.append(f"\n_{name}: {time.perf_counter() - start:.0f} s_")
+    if not args.no_write:
+        write_results(pathlib.Path(args.output), "\n".join(sections[1:]).strip())
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

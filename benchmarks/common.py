@@ -1,0 +1,88 @@
+"""Timing, machine description and table formatting shared by the benchmark suites.
+
+Timings are medians of interleaved repetitions after a warm-up (which, for JAX, includes
+compilation; compile time is reported apart). These machines are shared and noisy: compare the
+ratios of one run, not absolute times across runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import time
+from typing import Callable
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+            mem = f", {kib / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}"
+
+
+def versions() -> str:
+    import jax
+    import torch
+
+    import losses_jax
+
+    return f"losses_jax {losses_jax.__version__}, jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__}"
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def first_call(fn: Callable[[], object]) -> float:
+    """Seconds for the first call (for jitted JAX: tracing + compilation + one run)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(fns: dict[str, Callable[[], object]], *, repeats: int = 7, min_time: float = 0.05) -> dict[str, float]:
+    """Median seconds per call of each callable, measured round-robin so that load changes on a
+    shared machine hit every contender alike. Each callable must block until its work is done.
+    Calls taking less than ``min_time`` are looped to reach it."""
+    loops = {}
+    for name, fn in fns.items():
+        fn()  # warm-up
+        t = first_call(fn)
+        loops[name] = max(1, int(min_time / max(t, 1e-9)))
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(loops[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / loops[name])
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds * 1e6:.0f} us"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
