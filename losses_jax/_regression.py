@@ -117,6 +117,30 @@ def _static_number(value, name: str, fn: str) -> float:
         raise TypeError(f"{fn}: argument '{name}' must be a number, got {type(value).__name__}") from e
 
 
+def _checked_delta(delta, fn: str) -> float:
+    """Huber's ``delta`` as a float; torch's check (positive; NaN fails too). Shared by
+    ``huber_loss`` and ``HuberLoss``."""
+    delta = _static_number(delta, "delta", fn)
+    if not delta > 0:
+        raise ValueError(
+            f"{fn}: 'delta' must be positive; huber_loss does not support non-positive values for "
+            f"delta, got {delta}"
+        )
+    return delta
+
+
+def _checked_beta(beta, fn: str) -> float:
+    """Smooth-L1's ``beta`` as a float; torch's check (non-negative; NaN fails too). Shared by
+    ``smooth_l1_loss`` and ``SmoothL1Loss``."""
+    beta = _static_number(beta, "beta", fn)
+    if not beta >= 0:
+        raise ValueError(
+            f"{fn}: 'beta' must be non-negative; smooth_l1_loss does not support negative values "
+            f"for beta, got {beta}"
+        )
+    return beta
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _huber(d, delta):
     z = jnp.abs(d)
@@ -170,12 +194,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """
     fn = "huber_loss"
     reduction = resolve_reduction(reduction)
-    delta = _static_number(delta, "delta", fn)
-    if not delta > 0:  # NaN fails too, as in torch
-        raise ValueError(
-            f"{fn}: 'delta' must be positive; huber_loss does not support non-positive values for "
-            f"delta, got {delta}"
-        )
+    delta = _checked_delta(delta, fn)
     return _pointwise(fn, lambda d: _huber(d, delta), input, target, reduction, weight, mean_over_weight=False)
 
 
@@ -201,12 +220,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     """
     fn = "smooth_l1_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
-    beta = _static_number(beta, "beta", fn)
-    if not beta >= 0:
-        raise ValueError(
-            f"{fn}: 'beta' must be non-negative; smooth_l1_loss does not support negative values "
-            f"for beta, got {beta}"
-        )
+    beta = _checked_beta(beta, fn)
     if beta == 0.0:
         return _pointwise(fn, _abs_error, input, target, reduction, None)
     return _pointwise(fn, lambda d: _smooth_l1(d, beta), input, target, reduction, None)

@@ -23,12 +23,7 @@ class SmoothL1Loss(_Loss):
 
     def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
         super().__init__(size_average, reduce, reduction)
-        _regression._static_number(beta, "beta", "SmoothL1Loss")
-        if not float(beta) >= 0:
-            raise ValueError(
-                f"SmoothL1Loss: 'beta' must be non-negative; smooth_l1_loss does not support "
-                f"negative values for beta, got {beta}"
-            )
+        _regression._checked_beta(beta, "SmoothL1Loss")
         self.beta = beta
 
     def forward(self, input, target):
@@ -51,11 +46,7 @@ class HuberLoss(_Loss):
         if not isinstance(delta, (float, int)):
             raise TypeError(f"HuberLoss: argument 'delta' must be a float or int, got: {type(delta)}")
         super().__init__(reduction=reduction)
-        if not delta > 0:
-            raise ValueError(
-                f"HuberLoss: 'delta' must be positive; huber_loss does not support non-positive "
-                f"values for delta, got {delta}"
-            )
+        _regression._checked_delta(delta, "HuberLoss")
         self.delta = delta
 
     def forward(self, input, target):
