@@ -326,6 +326,61 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     return apply_reduction(loss, reduction).astype(out)
 
 
+def _multilabel_hinge_pass(x, others, ts, listed):
+    """Per row: ``sum_j sum_c [z > 0] z`` with ``z = (1 - x[ts_j]) + others_c`` over the listed
+    targets ``j``, and its derivative in ``x`` (counts of the counted terms). One ``O(N C)`` step
+    per target column, for as many columns as the longest list has (a while loop)."""
+    n, dim = x.shape
+    rows = jnp.arange(n)
+    zero = jnp.zeros((), x.dtype)
+
+    def body(j, carry):
+        total, grad = carry
+        tj = ts[:, j]
+        z = (1 - x[rows, tj])[:, None] + others
+        keep = listed[:, j][:, None] & (z > 0)
+        total = total + jnp.sum(jnp.where(keep, z, zero), axis=1)
+        counted = keep.astype(x.dtype)
+        grad = (grad + counted).at[rows, tj].add(-jnp.sum(counted, axis=1))
+        return total, grad
+
+    steps = jnp.max(jnp.sum(listed, axis=1, dtype=jnp.int32), initial=0)
+    return jax.lax.fori_loop(0, steps, body, (jnp.zeros((n,), x.dtype), jnp.zeros_like(x)))
+
+
+@jax.custom_vjp
+def _multilabel_hinge_sums(x, others, ts, listed):
+    return _multilabel_hinge_pass(x, others, ts, listed)[0]
+
+
+def _multilabel_hinge_fwd(x, others, ts, listed):
+    return _multilabel_hinge_pass(x, others, ts, listed)
+
+
+def _multilabel_hinge_bwd(grad, g):
+    # ``others`` is ``x`` with targets and NaNs masked; ``grad`` already holds the derivative
+    # through both of ``x``'s roles, so ``others`` gets none.
+    return g[:, None] * grad, None, None, None
+
+
+_multilabel_hinge_sums.defvjp(_multilabel_hinge_fwd, _multilabel_hinge_bwd)
+
+
+@jax.jit
+def _multilabel_margin_rows(x, t):
+    """Per-row loss of ``multilabel_margin_loss`` for ``(N, C)`` input and target; NaN for a row
+    with an out-of-range target. Jitted as a whole so that eager calls compile the loop once per
+    shape instead of dispatching its pieces one by one."""
+    n, dim = x.shape
+    valid = jnp.all((t >= -1) & (t < dim), axis=1)
+    listed = jnp.cumprod((t >= 0).astype(jnp.int32), axis=1).astype(bool)  # before the first -1
+    ts = jnp.where(listed, t, 0)
+    is_target = jnp.zeros((n, dim), bool).at[jnp.arange(n)[:, None], ts].max(listed)
+    # Targets and NaNs (whose terms torch skips) become -inf, which no hinge term counts.
+    others = jnp.where(is_target | jnp.isnan(x), -jnp.inf, x)
+    return _nan_where_invalid(_multilabel_hinge_sums(x, others, ts, listed) / dim, valid)
+
+
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     r"""Multi-label hinge loss, as ``torch.nn.functional.multilabel_margin_loss``.
 
@@ -343,8 +398,11 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     is ``> 0`` (no gradient at 0; NaN terms are skipped). Empty batch: ``'sum'`` 0, ``'mean'``
     NaN (torch 2.13 returns uninitialised memory).
 
-    Memory: the pairwise terms are formed as an ``(N, C, C)`` array (fine for the usual
-    C <= a few hundred; torch's kernel loops instead).
+    Cost: like torch's kernel, one pass over the row per listed target: a loop of ``J`` steps
+    of ``O(N C)`` each, where ``J`` is the largest number of listed targets in any row (not
+    ``C``), so memory stays ``O(N C)``. Every hinge term is formed as torch forms it,
+    ``(1 - x_j) + x_c``; the per-element counts of the counted terms, collected in the same
+    loop, are the gradient (a custom VJP: reverse mode only, as for ``cross_entropy``).
     """
     fn = "multilabel_margin_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -373,16 +431,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     work, out = compute_dtype(input.dtype)
     x = input.astype(work).reshape(nframe, dim)
     t = target.reshape(nframe, dim)
-    valid = jnp.all((t >= -1) & (t < dim), axis=1)
-    listed = jnp.cumprod((t >= 0).astype(jnp.int32), axis=1).astype(bool)  # before the first -1
-    ts = jnp.where(listed, t, 0)
-    classes = jnp.arange(dim)
-    is_target = jnp.any(listed[:, :, None] & (ts[:, :, None] == classes[None, None, :]), axis=1)
-    u = jnp.take_along_axis(x, ts, axis=1)  # (N, J): x at each listed target
-    z = (1 - u)[:, :, None] + x[:, None, :]  # (N, J, C)
-    keep = listed[:, :, None] & ~is_target[:, None, :] & (z > 0)
-    terms = jnp.where(keep, z, jnp.zeros((), work))
-    loss = _nan_where_invalid(jnp.sum(terms, axis=(1, 2)) / dim, valid)
+    loss = _multilabel_margin_rows(x, t)
     if reduction == "none":
         return (loss.reshape(()) if nd <= 1 else loss).astype(out)
     return apply_reduction(loss, reduction).astype(out)

@@ -12,15 +12,20 @@ from ._checks import as_array, broadcast_pair, check_floating, compute_dtype
 from ._reduction import apply_reduction, resolve_reduction
 
 
-def _torch_sign(d):
-    """torch's ``sgn`` for reals: -1, 0 or 1, and 0 for NaN (jnp.sign gives NaN)."""
-    return (d > 0).astype(d.dtype) - (d < 0).astype(d.dtype)
-
-
+@jax.custom_jvp
 def _abs_error(d):
-    # |d| whose derivative is torch's sign(d): 0 at d == 0 and at NaN, where jnp.abs gives 1
-    # and NaN. The comparisons inside _torch_sign carry no gradient, so d/dd = sign(d).
-    return d * _torch_sign(d)
+    """``|d|`` whose derivative is torch's ``sign(d)``: 0 at ``d == 0`` and at NaN, where
+    ``jnp.abs`` gives 1 and NaN. A custom JVP with one select: the tangent passes through,
+    negated or zeroed, in the same fused loop as the rest of the backward (writing the
+    derivative as ``d * sign(d)`` instead costs two comparisons, two converts and a multiply per
+    element, and measured 2x slower)."""
+    return jnp.abs(d)
+
+
+@_abs_error.defjvp
+def _abs_error_jvp(primals, tangents):
+    (d,), (dd,) = primals, tangents
+    return jnp.abs(d), jnp.where(d > 0, dd, jnp.where(d < 0, -dd, jnp.zeros_like(dd)))
 
 
 def _squared_error(d):

@@ -217,6 +217,14 @@ def _multilabel_margin(dtype):
     tk = np.array([[1, -1, 0], [1, 2, -1], [0, -1, -1]])
     for red in ("none", "sum"):
         out.append(Case(f"{fn}: kinks and NaN", fn, (xk, tk), {"reduction": red}, dtype=dtype, label=red))
+    # Rows listing no target, every class, a class twice, and +-inf values: the loop runs as many
+    # steps as the longest list, and shorter lists must not count past their end.
+    xl = np.array([[0.5, -0.25, 2.0, 0.0], [1.0, 0.75, -1.0, 0.5], [np.inf, 0.5, -np.inf, 1.5],
+                   [0.25, 0.25, 0.25, -0.5]])
+    tl = np.array([[-1, 2, 3, 0], [3, 1, 0, 2], [1, 1, 3, -1], [2, -1, 0, 0]])
+    for red in ("none", "mean"):
+        out.append(Case(f"{fn}: list lengths, duplicates and inf", fn, (xl, tl), {"reduction": red}, dtype=dtype,
+                        label=red))
     out.append(Case(f"{fn}: edge: empty batch", fn, (np.zeros((0, 3)), np.zeros((0, 3), np.int64)),
                     {"reduction": "none"}, dtype=dtype))
     if dtype == "float64":
