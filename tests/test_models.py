@@ -128,9 +128,65 @@ def test_max_pool_gradient_goes_to_first_maximum_and_nan_propagates():
     np.testing.assert_array_equal(np.asarray(g)[0, :, :, 0], [[0.0, 1.0], [0.0, 0.0]])
     nan = jnp.array([[3.0, jnp.nan], [5.0, 1.0]]).reshape(1, 2, 2, 1)
     assert np.isnan(np.asarray(models.max_pool_2x2(nan))).all()
-    # forward mode works too (pure jnp, no custom_vjp)
+    # forward mode works too (a custom JVP, not a custom VJP)
     _, tangent = jax.jvp(models.max_pool_2x2, (window,), (jnp.arange(4.0).reshape(1, 2, 2, 1),))
     assert float(tangent.squeeze()) == 1.0
+
+
+def test_max_pool_jvp_selects_the_chosen_tangent_and_grad_of_grad_works():
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.integers(0, 3, (2, 6, 7, 3)).astype(np.float64))  # ties; odd width
+    t = jnp.asarray(rng.standard_normal(x.shape))
+    with jax.enable_x64(True):
+        x, t = x.astype(jnp.float64), t.astype(jnp.float64)
+        _, tangent = jax.jvp(models.max_pool_2x2, (x,), (t,))
+        # the VJP is the transpose of the JVP: <jvp(t), u> equals <t, vjp(u)>
+        u = jnp.asarray(rng.standard_normal(tangent.shape))
+        vjp_u = jax.vjp(models.max_pool_2x2, x)[1](u)[0]
+        np.testing.assert_allclose(float(jnp.vdot(tangent, u)), float(jnp.vdot(t, vjp_u)), rtol=1e-12)
+        # explicit: the tangent of the first maximum of each window
+        win = np.asarray(x)[:, :6, :6].reshape(2, 3, 2, 3, 2, 3).transpose(0, 1, 3, 5, 2, 4).reshape(2, 3, 3, 3, 4)
+        tw = np.asarray(t)[:, :6, :6].reshape(2, 3, 2, 3, 2, 3).transpose(0, 1, 3, 5, 2, 4).reshape(2, 3, 3, 3, 4)
+        first = np.argmax(win == win.max(-1, keepdims=True), axis=-1)
+        np.testing.assert_array_equal(np.asarray(tangent), np.take_along_axis(tw, first[..., None], -1)[..., 0])
+        # second order: with S the selection, the Hessian of sum(pool(x)**2) is 2 S^T S, so its
+        # product with t is twice the VJP of the tangent S t
+        hvp = jax.jvp(jax.grad(lambda x: jnp.sum(models.max_pool_2x2(x) ** 2)), (x,), (t,))[1]
+        np.testing.assert_array_equal(np.asarray(hvp), 2 * np.asarray(jax.vjp(models.max_pool_2x2, x)[1](tangent)[0]))
+
+
+def _lax_conv(x, kernel, padding):
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((padding, padding), (padding, padding)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@pytest.mark.parametrize("n", [1, 19, 600])  # one chunk; chunks of 8, 8, 3; the cap (60 chunks of 10)
+def test_conv_kernel_gradient_over_batch_chunks_equals_one_convolution(n):
+    from models import _layers
+
+    rng = np.random.default_rng(n)
+    with jax.enable_x64(True):
+        x = jnp.asarray(rng.standard_normal((n, 6, 5, 2)))
+        kernel = jnp.asarray(rng.standard_normal((3, 3, 2, 4)))
+        bias = jnp.asarray(rng.standard_normal(4))
+        tx, tk = jnp.asarray(rng.standard_normal(x.shape)), jnp.asarray(rng.standard_normal(kernel.shape))
+
+        def ours(x, k):
+            return jnp.sum(jnp.sin(_layers._conv_chunked_kernel_grad(x, k, 1)))
+
+        def plain(x, k):
+            return jnp.sum(jnp.sin(_lax_conv(x, k, 1)))
+
+        for a, b in zip(jax.grad(ours, (0, 1))(x, kernel), jax.grad(plain, (0, 1))(x, kernel)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
+        for tangents in ((tx, tk), (tx, jnp.zeros_like(tk)), (jnp.zeros_like(tx), tk)):
+            y1, t1 = jax.jvp(lambda x, k: _layers._conv_chunked_kernel_grad(x, k, 1), (x, kernel), tangents)
+            y2, t2 = jax.jvp(lambda x, k: _lax_conv(x, k, 1), (x, kernel), tangents)
+            np.testing.assert_array_equal(np.asarray(y1), np.asarray(y2))
+            np.testing.assert_allclose(np.asarray(t1), np.asarray(t2), rtol=1e-12, atol=1e-12)
+        # the layer function (used by Conv2d) adds the bias on top
+        np.testing.assert_allclose(np.asarray(_layers._conv2d(x, kernel, bias, 1)),
+                                   np.asarray(_lax_conv(x, kernel, 1) + bias), rtol=1e-13, atol=1e-13)
 
 
 # ------------------------------------------------------------------------------ input errors
