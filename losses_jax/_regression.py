@@ -157,8 +157,7 @@ def _huber_jvp(delta, primals, tangents):
     (d,), (dd,) = primals, tangents
     # torch's huber_loss_backward: -delta below -delta, delta above delta, d in between (NaN
     # stays NaN; 0 at a tie). Autodiff of the forward would give NaN at |d| = inf.
-    g = jnp.where(d < -delta, -delta, jnp.where(d > delta, delta, d))
-    return _huber(d, delta), g * dd
+    return _huber(d, delta), jnp.clip(d, -delta, delta) * dd
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -170,9 +169,9 @@ def _smooth_l1(d, beta):
 @_smooth_l1.defjvp
 def _smooth_l1_jvp(beta, primals, tangents):
     (d,), (dd,) = primals, tangents
-    # torch's smooth_l1_loss_backward: sign(d) outside (-beta, beta), d / beta inside.
-    g = jnp.where(d < -beta, -1.0, jnp.where(d > beta, 1.0, d / beta))
-    return _smooth_l1(d, beta), g.astype(d.dtype) * dd
+    # torch's smooth_l1_loss_backward: sign(d) outside (-beta, beta), d / beta inside; that is
+    # clip(d / beta, -1, 1) (NaN stays NaN, +-inf gives +-1).
+    return _smooth_l1(d, beta), jnp.clip(d / beta, -1.0, 1.0).astype(d.dtype) * dd
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
