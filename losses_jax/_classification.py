@@ -139,6 +139,9 @@ def _softmax_cross_entropy_fwd(x, target, weight, axis, smoothing):
 def _softmax_cross_entropy_bwd(axis, smoothing, residuals, cotangents):
     x, m, lse, target, weight = residuals
     g_nll, g_smooth = cotangents
+    # A barrier makes this row max a value of its own: otherwise XLA CSEs its broadcast with the
+    # forward's, and the shared N x C broadcast is materialised for the forward's exp-sum.
+    m = jax.lax.optimization_barrier(m)
     p = jnp.exp((x - m) - jnp.expand_dims(lse, axis))
     classes = jax.lax.broadcasted_iota(target.dtype, x.shape, axis)
     onehot = classes == jnp.expand_dims(target, axis)
