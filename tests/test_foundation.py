@@ -167,6 +167,19 @@ def test_cross_entropy_value_and_grad_keeps_no_n_by_c_temporary(smoothing, weigh
     assert memory.temp_size_in_bytes < n * c * 4 / 4, memory
 
 
+@pytest.mark.parametrize("name, kwargs", [("l1_loss", {}), ("mse_loss", {}), ("huber_loss", {"delta": 0.5}),
+                                          ("smooth_l1_loss", {"beta": 0.5})])
+def test_regression_value_and_grad_keeps_no_full_size_temporary(name, kwargs):
+    """The gradient is the only full-size buffer: the forward reads input and target straight
+    into the reduction (huber/smooth_l1 need their select-free forms and barrier-separated
+    gradients for that; with a shared x - y, XLA materialised it)."""
+    shape = (256, 1024)
+    x = jax.ShapeDtypeStruct(shape, jnp.float32)
+    f = jax.value_and_grad(lambda x, y: getattr(F, name)(x, y, **kwargs))
+    memory = jax.jit(f).lower(x, x).compile().memory_analysis()
+    assert memory.temp_size_in_bytes < math.prod(shape) * 4 / 4, memory
+
+
 # -- data-dependent problems: concrete -> IndexError, traced -> NaN (documented) ------------
 
 def test_out_of_range_target_under_jit_is_nan_not_plausible():
