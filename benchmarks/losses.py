@@ -115,7 +115,10 @@ def run(repeats: int = 7) -> tuple[list[str], list[list[str]]]:
             continue
         ours = _jax_call(name, args, kwargs, grad)
         compile_s = first_call(ours)
-        times = interleaved({"ours": ours, "torch": _torch_call(name, args, kwargs, grad)}, repeats=repeats)
+        # 0.2 s per sample: these calls take milliseconds and, on a shared VM, single calls of
+        # the same compiled function vary 3x (scheduling, page faults); a sample averages dozens.
+        times = interleaved({"ours": ours, "torch": _torch_call(name, args, kwargs, grad)}, repeats=repeats,
+                            min_time=0.2)
         rows.append([name, size, fmt_time(times["ours"]), fmt_time(times["torch"]),
                      f"{times['ours'] / times['torch']:.2f}", f"compile {compile_s:.2f} s"])
         print(f"  {name}: ours {fmt_time(times['ours'])}, torch {fmt_time(times['torch'])}", flush=True)

@@ -29,6 +29,8 @@ from ._distance import PairwiseDistance, pairwise_distance
 from ._modules import _Loss, _WeightedLoss
 from ._reduction import REDUCTIONS, apply_reduction, resolve_reduction
 
+_SymbolicZero = jax.custom_derivatives.SymbolicZero
+
 # torch's cosine_embedding_loss adds this to the squared norms; it is the C++ float constant
 # 1e-12 (static_cast<float>), i.e. 9.999999960041972e-13 when the computation is in float64.
 _COSINE_EPSILON = float(np.float32(1e-12))
@@ -437,6 +439,38 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     return apply_reduction(loss, reduction).astype(out)
 
 
+@jax.custom_jvp
+def _soft_margin_terms(x, t):
+    """``-(t log_sigmoid(x) + (1 - t) log_sigmoid(-x))``, torch's expression, with log_sigmoid as
+    torch's CPU kernel computes it, ``min(x, 0) - log1p(exp(-|x|))``; the log1p term is the same
+    for ``x`` and ``-x`` and computed once (one exp and one log1p per element, where two
+    ``jax.nn.log_sigmoid`` calls cost two of each and several selects).
+
+    The JVP is torch's: ``-(t sigmoid(-x) - (1 - t) sigmoid(x))`` in ``x`` and
+    ``-(log_sigmoid(x) - log_sigmoid(-x)) = -x`` in ``t`` (exactly: the log1p terms cancel). It
+    reads ``x`` and ``t`` through an optimization barrier so that XLA does not share
+    intermediates between the forward's reduction and the gradient (which materialises them);
+    with these, value+grad at 4096 x 1000 runs ~3x faster than autodiff of the two log_sigmoids.
+    """
+    e = jnp.log1p(jnp.exp(-jnp.abs(x)))
+    return -(t * (jnp.minimum(x, 0) - e) + (1 - t) * (jnp.minimum(-x, 0) - e))
+
+
+def _soft_margin_terms_jvp(primals, tangents):
+    x, t = primals
+    tx, tt = tangents
+    xb, tb = jax.lax.optimization_barrier((x, t))
+    parts = []
+    if not isinstance(tx, _SymbolicZero):
+        parts.append(-(tb * jax.nn.sigmoid(-xb) - (1 - tb) * jax.nn.sigmoid(xb)) * tx)
+    if not isinstance(tt, _SymbolicZero):
+        parts.append(-xb * tt)
+    return _soft_margin_terms(x, t), parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+
+_soft_margin_terms.defjvp(_soft_margin_terms_jvp, symbolic_zeros=True)
+
+
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
                                 reduction="mean"):
     r"""Multi-label one-versus-all logistic loss, as
@@ -468,7 +502,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     bcast = _broadcast(arrays, fn)
     work, out = compute_dtype(*(a.dtype for a in arrays.values()))
     x, t = bcast[0].astype(work), bcast[1].astype(work)
-    loss = -(t * jax.nn.log_sigmoid(x) + (1 - t) * jax.nn.log_sigmoid(-x))
+    loss = _soft_margin_terms(x, t)
     if weight is not None:
         loss = loss * bcast[2].astype(work)
     loss = jnp.sum(loss, axis=input.ndim - 1) / input.shape[-1]
