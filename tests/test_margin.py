@@ -265,3 +265,30 @@ def test_no_warning_for_broadcast_targets():
         warnings.simplefilter("error")
         F.hinge_embedding_loss(np.ones((3, 1)), np.ones(4))
         F.multilabel_soft_margin_loss(np.ones((2, 3)), np.ones(3))
+
+
+def test_multilabel_soft_margin_custom_jvp_matches_autodiff_of_the_formula():
+    """The custom JVP (forward and reverse mode, in input and target) equals autodiff of
+    -(t log_sigmoid(x) + (1 - t) log_sigmoid(-x)) averaged over classes; values at +-inf are
+    torch's (inf where one term is -inf, NaN where torch's 0 * -inf is NaN)."""
+    rng = np.random.default_rng(3)
+    with jax.enable_x64(True):
+        x = jnp.asarray(rng.standard_normal((5, 7)) * 4)
+        t = jnp.asarray(rng.uniform(size=(5, 7)))
+        tx, tt = jnp.asarray(rng.standard_normal(x.shape)), jnp.asarray(rng.standard_normal(x.shape))
+
+        def reference(x, t):
+            return jnp.mean(-jnp.mean(t * jax.nn.log_sigmoid(x) + (1 - t) * jax.nn.log_sigmoid(-x), axis=-1))
+
+        for a, b in zip(jax.grad(F.multilabel_soft_margin_loss, (0, 1))(x, t), jax.grad(reference, (0, 1))(x, t)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-15)
+        for tangents in ((tx, tt), (tx, jnp.zeros_like(tt)), (jnp.zeros_like(tx), tt)):
+            _, ours = jax.jvp(F.multilabel_soft_margin_loss, (x, t), tangents)
+            _, ref = jax.jvp(reference, (x, t), tangents)
+            np.testing.assert_allclose(float(ours), float(ref), rtol=1e-12)
+    edge = F.multilabel_soft_margin_loss(jnp.array([[-jnp.inf, jnp.inf, jnp.inf, -jnp.inf]]),
+                                         jnp.array([[1.0, 0.0, 1.0, 0.0]]), reduction="none")
+    per_term = [F.multilabel_soft_margin_loss(jnp.array([[v]]), jnp.array([[c]]), reduction="none")[0]
+                for v, c in ((-jnp.inf, 1.0), (jnp.inf, 0.0), (jnp.inf, 1.0), (-jnp.inf, 0.0))]
+    assert [float(v) for v in per_term[:2]] == [math.inf, math.inf]
+    assert all(np.isnan(float(v)) for v in per_term[2:]) and np.isnan(float(edge[0]))
