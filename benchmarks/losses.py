@@ -115,10 +115,11 @@ def run(repeats: int = 7) -> tuple[list[str], list[list[str]]]:
             continue
         ours = _jax_call(name, args, kwargs, grad)
         compile_s = first_call(ours)
-        # 0.2 s per sample: these calls take milliseconds and, on a shared VM, single calls of
-        # the same compiled function vary 3x (scheduling, page faults); a sample averages dozens.
-        times = interleaved({"ours": ours, "torch": _torch_call(name, args, kwargs, grad)}, repeats=repeats,
-                            min_time=0.2)
+        # 0.2 s per sample and at least 15 samples: these calls take milliseconds and, on a shared
+        # VM, the same compiled call runs 3 ms or 10 ms for stretches of about a second (measured
+        # call by call); a sample averages dozens of calls, and the median outlasts such stretches.
+        times = interleaved({"ours": ours, "torch": _torch_call(name, args, kwargs, grad)},
+                            repeats=max(repeats, 15), min_time=0.2)
         rows.append([name, size, fmt_time(times["ours"]), fmt_time(times["torch"]),
                      f"{times['ours'] / times['torch']:.2f}", f"compile {compile_s:.2f} s"])
         print(f"  {name}: ours {fmt_time(times['ours'])}, torch {fmt_time(times['torch'])}", flush=True)
