@@ -41,10 +41,14 @@ def _conv(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
     )
 
 
-# Kernel gradients on CPU are computed over batch chunks of this many samples (at most
-# _KERNEL_GRAD_MAX_CHUNKS chunks, to bound the compiled program's size: Tudui at batch 512
-# compiles in ~5 s with 32 chunks of 16, ~9 s with 64 chunks of 8, at the same speed), then summed.
-_KERNEL_GRAD_CHUNK = 8
+# Kernel gradients on CPU are computed over batch chunks of this many samples, then summed; at
+# most _KERNEL_GRAD_MAX_CHUNKS chunks (larger ones past that), to bound the compiled program.
+# Measured on Tudui (same-process A/B of the jitted train step; 2-core EPYC, jaxlib 0.10.2):
+# batch 64, chunks of 2: 52.5 ms/step; 4: 58 ms; 8: 62 ms; 16: 68 ms; single samples no faster
+# than 2. Batch 512: 32 chunks of 16: 913 img/s, ~5 s compile; 64 of 8: 985 img/s, ~8 s;
+# 128 of 4: 968 img/s, ~17 s. (A loop over chunks, lax.map, is 10x slower: XLA CPU runs
+# convolutions inside while loops far slower.)
+_KERNEL_GRAD_CHUNK = 2
 _KERNEL_GRAD_MAX_CHUNKS = 32
 
 
@@ -56,10 +60,10 @@ def _conv_chunked_kernel_grad(x: jax.Array, kernel: jax.Array, padding: int) -> 
     The kernel gradient of a convolution is itself a convolution whose contraction runs over
     the whole batch and every output position (``N * Ho * Wo`` terms per kernel entry). XLA's
     CPU backend runs that one large contraction far below the machine's speed, and worse as the
-    batch grows (Tudui's three layers at batch 512: 0.81 s; at batch 64: 45 ms). Writing the
-    tangent in the kernel as a concatenation of per-chunk convolutions makes its transpose a
-    sum of per-chunk kernel gradients, which run several times faster (0.20 s with chunks of
-    16, 24 ms with chunks of 8).
+    batch grows (Tudui's three layers, measured alone: 0.8-0.9 s at batch 512, 45-80 ms at
+    batch 64). Writing the tangent in the kernel as a concatenation of per-chunk convolutions
+    makes its transpose a sum of per-chunk kernel gradients, which run several times faster
+    (0.23 s with chunks of 16; 25 ms with chunks of 2).
     The values are the same sums in another order; forward-mode and higher-order autodiff keep
     working, since this is a JVP rule, not a VJP.
     """

@@ -160,7 +160,7 @@ def _lax_conv(x, kernel, padding):
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-@pytest.mark.parametrize("n", [1, 19, 600])  # one chunk; chunks of 8, 8, 3; the cap (32 chunks of 19, the last 11)
+@pytest.mark.parametrize("n", [1, 19, 600])  # one chunk; 9 chunks of 2 and one of 1; the cap (32 of 19, the last 11)
 def test_conv_kernel_gradient_over_batch_chunks_equals_one_convolution(n):
     from models import _layers
 
