@@ -48,6 +48,11 @@ def _conv(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
 # than 2. Batch 512: 32 chunks of 16: 913 img/s, ~5 s compile; 64 of 8: 985 img/s, ~8 s;
 # 128 of 4: 968 img/s, ~17 s. (A loop over chunks, lax.map, is 10x slower: XLA CPU runs
 # convolutions inside while loops far slower.)
+# Not done: chunking the forward too made the step ~18% faster (batch 64: 57.5 -> 47-49 ms), but
+# XLA then rounds identical float32 patches differently at different positions (LeNet's conv1
+# on flat image blocks: 25-98 of the exact ties torch keeps become near-ties), so max pooling
+# no longer picks torch's element there (parity_tests/test_models.py fails). Chunking the input
+# gradient made the step 2x slower.
 _KERNEL_GRAD_CHUNK = 2
 _KERNEL_GRAD_MAX_CHUNKS = 32
 
