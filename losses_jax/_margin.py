@@ -27,9 +27,8 @@ import numpy as np
 from ._checks import as_array, check_floating, check_integer, compute_dtype, is_concrete
 from ._distance import PairwiseDistance, pairwise_distance
 from ._modules import _Loss, _WeightedLoss
+from ._probabilistic import _sum_tangents, _tangent
 from ._reduction import REDUCTIONS, apply_reduction, resolve_reduction
-
-_SymbolicZero = jax.custom_derivatives.SymbolicZero
 
 # torch's cosine_embedding_loss adds this to the squared norms; it is the C++ float constant
 # 1e-12 (static_cast<float>), i.e. 9.999999960041972e-13 when the computation is in float64.
@@ -460,12 +459,8 @@ def _soft_margin_terms_jvp(primals, tangents):
     x, t = primals
     tx, tt = tangents
     xb, tb = jax.lax.optimization_barrier((x, t))
-    parts = []
-    if not isinstance(tx, _SymbolicZero):
-        parts.append(-(tb * jax.nn.sigmoid(-xb) - (1 - tb) * jax.nn.sigmoid(xb)) * tx)
-    if not isinstance(tt, _SymbolicZero):
-        parts.append(-xb * tt)
-    return _soft_margin_terms(x, t), parts[0] if len(parts) == 1 else parts[0] + parts[1]
+    grad_x = -(tb * jax.nn.sigmoid(-xb) - (1 - tb) * jax.nn.sigmoid(xb))
+    return _soft_margin_terms(x, t), _sum_tangents(x, _tangent(grad_x, tx), _tangent(-xb, tt))
 
 
 _soft_margin_terms.defjvp(_soft_margin_terms_jvp, symbolic_zeros=True)
