@@ -189,6 +189,36 @@ def test_conv_kernel_gradient_over_batch_chunks_equals_one_convolution(n):
                                    np.asarray(_lax_conv(x, kernel, 1) + bias), rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("c, padded", [(1, 1), (2, 4), (3, 4), (5, 8), (6, 8), (8, 8)])
+def test_conv_channel_padding_keeps_values_and_gradients(c, padded):
+    """On CPU the input channels are zero-padded to a multiple of 4 (XLA's convolution is up to
+    4x faster then); values and the gradients of input, kernel and bias are the plain ones."""
+    from models import _layers
+
+    rng = np.random.default_rng(c)
+    with jax.enable_x64(True):
+        x = jnp.asarray(rng.standard_normal((3, 7, 6, c)))
+        kernel = jnp.asarray(rng.standard_normal((3, 3, c, 5)))
+        bias = jnp.asarray(rng.standard_normal(5))
+        xp, kp = _layers._pad_channels(x, kernel)
+        assert xp.shape == (3, 7, 6, padded) and kp.shape == (3, 3, padded, 5)
+        np.testing.assert_array_equal(np.asarray(xp[..., c:]), 0)
+        np.testing.assert_array_equal(np.asarray(kp[:, :, c:]), 0)
+
+        def ours(x, k, b):
+            return jnp.sum(jnp.sin(_layers._conv2d(x, k, b, 1)))
+
+        def plain(x, k, b):
+            return jnp.sum(jnp.sin(_lax_conv(x, k, 1) + b))
+
+        np.testing.assert_allclose(np.asarray(_layers._conv2d(x, kernel, bias, 1)),
+                                   np.asarray(_lax_conv(x, kernel, 1) + bias), rtol=1e-13, atol=1e-13)
+        got, want = jax.grad(ours, (0, 1, 2))(x, kernel, bias), jax.grad(plain, (0, 1, 2))(x, kernel, bias)
+        for a, b in zip(got, want):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
+
+
 # ------------------------------------------------------------------------------ input errors
 
 
