@@ -14,9 +14,13 @@ transpose). Parameters are initialised as torch initialises ``Conv2d`` / ``Linea
 converters own every layout difference (OIHW <-> HWIO, and the Flatten order (C, H, W) vs
 (H, W, C) seen by the first Linear). Parity with the torch twins (logits, loss, every gradient,
 a 20-step SGD trajectory) is tested in ``parity_tests/test_models.py``.
+
+``models.jit`` is ``jax.jit`` with the compile options under which the layers run fastest (on
+CPU: XLA's multi-threaded convolutions instead of YNNPACK's single-threaded ones); ``train``
+compiles its steps with it.
 """
 
-from ._layers import Conv2d, Linear, max_pool_2x2
+from ._layers import Conv2d, Linear, jit, max_pool_2x2
 from ._networks import LeNet, Tudui, to_tensor
 from ._torch_io import load_torch_state_dict, to_torch_state_dict
 
@@ -25,6 +29,7 @@ __all__ = [
     "LeNet",
     "Linear",
     "Tudui",
+    "jit",
     "load_torch_state_dict",
     "max_pool_2x2",
     "to_tensor",

@@ -68,6 +68,12 @@ def _loss(model, x, y):
 # Module-level jitted functions: nnx.jit caches per (network, dtype, shapes) across tests.
 _value_and_grad = nnx.jit(nnx.value_and_grad(_loss))
 _forward = nnx.jit(lambda model, x: model(x))
+# The same under models.jit, which train compiles with: on CPU XLA's own convolutions and the
+# plain layers instead of YNNPACK's convolutions and the padded/chunked layers.
+_value_and_grad_models_jit = models.jit(nnx.value_and_grad(_loss))
+_conv_models_jit = models.jit(lambda layer, h: layer(h))
+JITS = {"nnx.jit": (_value_and_grad, lambda layer, h: layer(h)),
+        "models.jit": (_value_and_grad_models_jit, _conv_models_jit)}
 
 
 @nnx.jit
@@ -117,7 +123,7 @@ def _mixed_batch(seed: int, n: int):
     return np.concatenate([x1, x2]), np.concatenate([y1, y2])
 
 
-def _pool_decision_flips(model, net, x) -> list[int]:
+def _pool_decision_flips(model, net, x, conv=lambda layer, h: layer(h)) -> list[int]:
     """Per max-pool stage, the number of 2x2 windows where torch and we pick a different
     element (each side fed its own activations). f32 convolutions round differently in torch
     (oneDNN) and XLA, so a window whose two largest values are within ~1e-7 can pick different
@@ -137,18 +143,18 @@ def _pool_decision_flips(model, net, x) -> list[int]:
     for conv_t, conv_j in zip(convs_t, convs_j):
         with torch.no_grad():
             c_t = conv_t(h_t)
-        c_j = conv_j(h_j)
+        c_j = conv(conv_j, h_j)
         flips.append(int((choice(c_t.permute(0, 2, 3, 1).numpy()) != choice(np.asarray(c_j))).sum()))
         h_t, h_j = F.max_pool2d(c_t, 2), models.max_pool_2x2(c_j)
     return flips
 
 
-def _loss_and_grad_errors(model, net, x, y) -> tuple[float, dict]:
+def _loss_and_grad_errors(model, net, x, y, value_and_grad=_value_and_grad) -> tuple[float, dict]:
     net.zero_grad()
     dtype = next(net.parameters()).dtype
     loss_t = F.cross_entropy(net(_torch_input(x).to(dtype)), torch.from_numpy(y))
     loss_t.backward()
-    loss, grads = _value_and_grad(model, models.to_tensor(x), jnp.asarray(y))
+    loss, grads = value_and_grad(model, models.to_tensor(x), jnp.asarray(y))
     ours = _grads_torch_layout(model, grads)
     theirs = {k: p.grad.numpy() for k, p in net.named_parameters()}
     assert list(ours) == list(theirs)
@@ -156,8 +162,9 @@ def _loss_and_grad_errors(model, net, x, y) -> tuple[float, dict]:
     return _rel(loss, loss_t.detach().numpy()), {k: _rel(ours[k], theirs[k]) for k in theirs}
 
 
+@pytest.mark.parametrize("jit", list(JITS))
 @pytest.mark.parametrize("jax_cls,torch_cls", PAIRS, ids=IDS)
-def test_loss_and_every_gradient_match_torch_float64(jax_cls, torch_cls):
+def test_loss_and_every_gradient_match_torch_float64(jax_cls, torch_cls, jit):
     """Same computation in float64 on both sides: loss and every parameter gradient agree to
     the float64 tolerance, on noise and flat (tie-heavy) images alike."""
     x, y = _mixed_batch(4, 16)
@@ -165,21 +172,23 @@ def test_loss_and_every_gradient_match_torch_float64(jax_cls, torch_cls):
         torch.manual_seed(3)
         net = torch_cls().double()
         model = models.load_torch_state_dict(_as_float64(jax_cls(rngs=nnx.Rngs(3))), net.state_dict())
-        loss_err, grad_errs = _loss_and_grad_errors(model, net, x, y)
+        loss_err, grad_errs = _loss_and_grad_errors(model, net, x, y, JITS[jit][0])
     assert loss_err <= 1e-7
     assert max(grad_errs.values()) <= 1e-7, grad_errs
 
 
+@pytest.mark.parametrize("jit", list(JITS))
 @pytest.mark.parametrize("jax_cls,torch_cls", PAIRS, ids=IDS)
-def test_loss_and_every_gradient_match_torch_float32(jax_cls, torch_cls):
+def test_loss_and_every_gradient_match_torch_float32(jax_cls, torch_cls, jit):
     """float32, the dtype the models train in. Premise checked first: torch and we make the
     same max-pool choices on this batch (see _pool_decision_flips); ties are resolved alike
     (flat images), near-ties from different f32 rounding are what the float64 test covers."""
     model, net = _twins(jax_cls, torch_cls, seed=3)
     x, y = _mixed_batch(20, 16)
-    flips = _pool_decision_flips(model, net, x)
+    value_and_grad, conv = JITS[jit]
+    flips = _pool_decision_flips(model, net, x, conv)
     assert not any(flips), f"near-tie pool decisions differ ({flips}): pick another batch"
-    loss_err, grad_errs = _loss_and_grad_errors(model, net, x, y)
+    loss_err, grad_errs = _loss_and_grad_errors(model, net, x, y, value_and_grad)
     assert loss_err <= RTOL_VALUE
     assert max(grad_errs.values()) <= RTOL_GRAD, grad_errs
 

@@ -219,6 +219,69 @@ def test_conv_channel_padding_keeps_values_and_gradients(c, padded):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
 
 
+def test_models_jit_compiles_xla_convolutions_and_traces_plain_layers():
+    """models.jit on CPU: the compile option moves convolutions off YNNPACK (dots stay on it),
+    the layers are traced plain (no channel padding, no kernel-gradient chunks), and the
+    results are jax.jit's."""
+    from models import _layers
+
+    assert jax.default_backend() == "cpu"
+    options = _layers._cpu_compiler_options()
+    assert options == _layers._CPU_COMPILER_OPTIONS  # this jaxlib knows the option
+
+    def conv_and_dot(x, k, w):
+        return _layers._conv(x, k, 2), x.reshape(-1, 3) @ w
+
+    args = (jnp.ones((2, 16, 16, 3)), jnp.ones((5, 5, 3, 32)), jnp.ones((3, 4)))
+    default = jax.jit(conv_and_dot).lower(*args).compile().as_text()
+    ours = jax.jit(conv_and_dot, compiler_options=options).lower(*args).compile().as_text()
+    assert default.count("__ynn_fusion") == 2  # the convolution and the dot
+    assert ours.count("__ynn_fusion") == 1 and " convolution(" in ours
+
+    seen = []
+
+    def loss(model, x, y):
+        seen.append(_layers._XLA_CONVOLUTIONS.get())
+        return losses_jax.cross_entropy(model(x), y)
+
+    model, x, y = models.Tudui(rngs=nnx.Rngs(0)), _images(6), jnp.arange(6) % 10
+    l1, g1 = models.jit(nnx.value_and_grad(loss))(model, x, y)
+    l2, g2 = nnx.jit(nnx.value_and_grad(loss))(model, x, y)
+    assert seen == [True, False] and _layers._XLA_CONVOLUTIONS.get() is False
+    np.testing.assert_allclose(float(l1), float(l2), rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+    # inside another trace it is a plain nested jit (compile options only apply at the top)
+    np.testing.assert_allclose(np.asarray(jax.jit(lambda m: models.jit(lambda m: m(x))(m))(model)),
+                               np.asarray(nnx.jit(lambda m: m(x))(model)), rtol=1e-6, atol=1e-6)
+
+    def conv_jaxpr():  # a new function each time: jax caches traces per function
+        return str(jax.make_jaxpr(lambda x, k: _layers._conv2d(x, k, jnp.zeros(32), 2))(*args[:2]))
+
+    assert " pad[" in conv_jaxpr()  # 3 channels padded to 4 for YNNPACK
+    token = _layers._XLA_CONVOLUTIONS.set(True)
+    try:
+        assert " pad[" not in conv_jaxpr()  # models.jit's plain layers
+    finally:
+        _layers._XLA_CONVOLUTIONS.reset(token)
+
+
+def test_models_jit_passes_jit_arguments_and_falls_back_without_the_option(monkeypatch):
+    from models import _layers
+
+    f = models.jit(lambda a, n: a * n, static_argnums=1, compiler_options={"xla_cpu_enable_fast_math": False})
+    np.testing.assert_array_equal(np.asarray(f(jnp.arange(3.0), 2)), [0.0, 2.0, 4.0])
+    monkeypatch.setattr(_layers, "_CPU_COMPILER_OPTIONS", {"xla_cpu_no_such_option": "x"})
+    _layers._cpu_compiler_options.cache_clear()
+    try:
+        assert _layers._cpu_compiler_options() == {}
+        g = models.jit(lambda a: a + 1)
+        assert hasattr(g, "lower")  # plain jax.jit
+        np.testing.assert_array_equal(np.asarray(g(jnp.zeros(2))), [1.0, 1.0])
+    finally:
+        _layers._cpu_compiler_options.cache_clear()
+
+
 # ------------------------------------------------------------------------------ input errors
 
 

@@ -25,6 +25,7 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+import models
 from losses_jax import CrossEntropyLoss
 
 from .data import IGNORE_INDEX, epoch_indices, gather_batch, num_batches
@@ -165,10 +166,11 @@ def _compile(graphdef, tx, mesh, batch_size: int):
         totals, _ = jax.lax.scan(body, zero, idx)
         return totals
 
+    # models.jit: on CPU, XLA's multi-threaded convolutions and the plain layers (see its doc).
     return (
-        jax.jit(train_chunk, donate_argnums=0, out_shardings=(replicated, replicated)),
-        jax.jit(train_one, donate_argnums=0, out_shardings=(replicated, replicated)),
-        jax.jit(evaluate, out_shardings=replicated),
+        models.jit(train_chunk, donate_argnums=0, out_shardings=(replicated, replicated)),
+        models.jit(train_one, donate_argnums=0, out_shardings=(replicated, replicated)),
+        models.jit(evaluate, out_shardings=replicated),
         jax.jit(epoch_indices, static_argnums=(1, 2), out_shardings=replicated),
     )
 
