@@ -96,10 +96,10 @@ def _conv_chunked_kernel_grad_jvp(padding, primals, tangents):
 _conv_chunked_kernel_grad.defjvp(_conv_chunked_kernel_grad_jvp, symbolic_zeros=True)
 
 
-# On CPU the input channels of a convolution are zero-padded to a multiple of this. XLA's CPU
-# convolution packs its input patches 4 floats at a time; with 3 channels (every RGB first layer)
-# it falls back to a far slower path. Measured forward, batch 64, 5x5 SAME (2-core EPYC, jaxlib
-# 0.10.2): Tudui's conv1 (3 -> 32 channels, 32x32) 10.3 ms -> 2.3 ms with 4 channels (8: 4.2 ms);
+# On CPU, under default compile options, the input channels of a convolution are zero-padded to
+# a multiple of this: the YNNPACK convolution XLA then uses is several times slower with 3
+# channels (every RGB first layer) than with 4. Measured forward, batch 64, 5x5 SAME (2-core
+# EPYC, jaxlib 0.10.2): Tudui's conv1 (3 -> 32 channels, 32x32) 10.3 ms -> 2.3 ms with 4 channels (8: 4.2 ms);
 # batch 512 109 -> 45 ms; 5 -> 8 channels at 16x16: 2.7 -> 1.0 ms. One channel is faster as it
 # is (1.4 ms; 2.1 ms padded). Tudui's jitted step: batch 64 33.2 -> 23.4 ms, batch 512 315 -> 254 ms.
 # The zeros add exact zeros, and every output position still sums its patch in the same order,
