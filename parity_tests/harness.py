@@ -61,6 +61,9 @@ class Case:
     module_kwargs: when not None, call ``Class(**module_kwargs)(*args)`` instead of ``fn``.
     torch_fn / jax_fn: override the callables (same signature as ``fn``).
     kind: 'elementwise' or 'reduction' tolerance; default from ``kwargs['reduction']``.
+    atol: overrides the dtype's absolute tolerance; only for outputs that are exact
+        cancellations of large terms, where the rounding residue scales with those terms (the
+        caller states the scale).
     """
 
     family: str
@@ -75,6 +78,7 @@ class Case:
     jax_fn: Callable | None = None
     kind: str | None = None
     int64_in_jax: bool = False
+    atol: float | None = None
 
     @property
     def id(self) -> str:
@@ -85,7 +89,7 @@ class Case:
         kind = self.kind or (
             "elementwise" if self.kwargs.get("reduction", "mean") == "none" else "reduction"
         )
-        return (elementwise if kind == "elementwise" else reduction), atol
+        return (elementwise if kind == "elementwise" else reduction), (atol if self.atol is None else self.atol)
 
 
 @dataclasses.dataclass
