@@ -70,10 +70,13 @@ _value_and_grad = nnx.jit(nnx.value_and_grad(_loss))
 _forward = nnx.jit(lambda model, x: model(x))
 # The same under models.jit, which train compiles with: on CPU XLA's own convolutions and the
 # plain layers instead of YNNPACK's convolutions and the padded/chunked layers.
+def _apply(layer, h):
+    return layer(h)
+
+
 _value_and_grad_models_jit = models.jit(nnx.value_and_grad(_loss))
-_conv_models_jit = models.jit(lambda layer, h: layer(h))
-JITS = {"nnx.jit": (_value_and_grad, lambda layer, h: layer(h)),
-        "models.jit": (_value_and_grad_models_jit, _conv_models_jit)}
+JITS = {"nnx.jit": (_value_and_grad, _apply),
+        "models.jit": (_value_and_grad_models_jit, models.jit(_apply))}
 
 
 @nnx.jit
@@ -123,7 +126,7 @@ def _mixed_batch(seed: int, n: int):
     return np.concatenate([x1, x2]), np.concatenate([y1, y2])
 
 
-def _pool_decision_flips(model, net, x, conv=lambda layer, h: layer(h)) -> list[int]:
+def _pool_decision_flips(model, net, x, conv=_apply) -> list[int]:
     """Per max-pool stage, the number of 2x2 windows where torch and we pick a different
     element (each side fed its own activations). f32 convolutions round differently in torch
     (oneDNN) and XLA, so a window whose two largest values are within ~1e-7 can pick different
