@@ -167,7 +167,7 @@ def jit(fun, **jit_kwargs):
     plain = jax.jit(fun, **jit_kwargs)
     if not options:
         return plain
-    jitted = jax.jit(fun, **{**jit_kwargs, "compiler_options": {**options, **jit_kwargs.get("compiler_options", {})}})
+    jitted = jax.jit(fun, **{**jit_kwargs, "compiler_options": {**options, **(jit_kwargs.get("compiler_options") or {})}})
 
     @functools.wraps(fun)
     def call(*args, **kwargs):
