@@ -1,7 +1,8 @@
 """CIFAR-10 training of the ``models`` networks: jit-compiled, on any number of devices.
 
-Command line: ``python -m train --help`` (the tutorials' recipe by default: Tudui, CIFAR-10,
-SGD, learning rate 0.01, batch 64).
+Command line: ``losses-jax-train --help`` (installed console script; runs from any directory) or
+``python -m train --help`` (the tutorials' recipe by default: Tudui, CIFAR-10, SGD, learning
+rate 0.01, batch 64).
 
 Python::
 
@@ -12,12 +13,32 @@ Python::
     history = train.fit(model, (train_x, train_y), (test_x, test_y),
                         epochs=10, batch_size=64, learning_rate=0.01, workdir="runs/tudui")
 
-Pieces for hand-written loops: :func:`init_state` (model -> ``graphdef, state``),
-:func:`train_step`, :func:`eval_step` (pure, jit them with the graphdef/optimizer static),
-:func:`iterate_batches`, :func:`epoch_indices`, :func:`gather_batch` (on-device batching).
+Pieces for hand-written loops:
+
+* pure steps (:mod:`train.steps`): :func:`init_state` (model -> ``graphdef, state``),
+  :func:`train_step`, :func:`eval_step` (jit them with the graphdef/optimizer static),
+  :func:`make_optimizer`;
+* batching on the device (:mod:`train.data`): :func:`iterate_batches`, :func:`epoch_indices`,
+  :func:`gather_batch`;
+* what ``fit`` is made of (:mod:`train.loop`): :func:`make_mesh`, :func:`place_state`,
+  :func:`put_data`, :func:`compile_steps`, :func:`run_epoch`, :func:`evaluate`;
+* callbacks (:mod:`train.callbacks`): :class:`Progress`, :class:`TensorBoard`,
+  :class:`Checkpoints` (save each epoch, :meth:`Checkpoints.resume`).
 """
 
-from .data import (
+from ._origin import require_own_packages
+
+require_own_packages()  # a user's `models` package first on sys.path: one clear line, not an ImportError inside
+
+from .callbacks import (  # noqa: E402
+    Callback,
+    CheckpointError,
+    Checkpoints,
+    Progress,
+    TensorBoard,
+    latest_checkpoint,
+)
+from .data import (  # noqa: E402
     IGNORE_INDEX,
     DataUnavailableError,
     epoch_indices,
@@ -28,12 +49,20 @@ from .data import (
     load_fake,
     manual_dir,
 )
-from .loop import (
-    OPTIMIZERS,
-    CheckpointError,
+from .loop import (  # noqa: E402
+    DeviceData,
     NonFiniteLossError,
-    eval_step,
+    evaluate,
     fit,
+    place_state,
+    put_data,
+    run_epoch,
+)
+from .steps import (  # noqa: E402
+    OPTIMIZERS,
+    CompiledSteps,
+    compile_steps,
+    eval_step,
     init_state,
     make_mesh,
     make_optimizer,
@@ -43,20 +72,32 @@ from .loop import (
 __all__ = [
     "IGNORE_INDEX",
     "OPTIMIZERS",
+    "Callback",
     "CheckpointError",
+    "Checkpoints",
+    "CompiledSteps",
     "DataUnavailableError",
+    "DeviceData",
     "NonFiniteLossError",
+    "Progress",
+    "TensorBoard",
+    "compile_steps",
     "epoch_indices",
     "eval_step",
+    "evaluate",
     "fit",
     "gather_batch",
     "init_state",
     "iterate_batches",
+    "latest_checkpoint",
     "load_cifar10",
     "load_dataset",
     "load_fake",
     "make_mesh",
     "make_optimizer",
     "manual_dir",
+    "place_state",
+    "put_data",
+    "run_epoch",
     "train_step",
 ]

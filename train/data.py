@@ -16,11 +16,14 @@ Two halves:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import socket
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +37,7 @@ __all__ = [
     "DataUnavailableError",
     "default_data_dir",
     "manual_dir",
+    "network_problem",
     "load_dataset",
     "load_cifar10",
     "load_fake",
@@ -68,14 +72,65 @@ def manual_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(data_dir or default_data_dir()).expanduser() / "downloads" / "manual"
 
 
-def _missing_message(data_dir: Path, reason: str) -> str:
+def _missing_message(data_dir: Path, reason: str, data_dir_given: bool) -> str:
+    """One line: why, and where to put the archive (``--data-dir`` advice only when not given)."""
+    elsewhere = "" if data_dir_given else " (or in DIR/downloads/manual/ with --data-dir DIR)"
     return (
-        f"CIFAR-10 is not available ({reason}).\n"
-        f"To train offline, download {CIFAR10_URL} on any machine and put the file\n"
-        f"    {manual_dir(data_dir) / CIFAR10_ARCHIVE}\n"
-        f"(or pass --data-dir DIR and put it in DIR/downloads/manual/), then run again.\n"
-        f"For a smoke run without the data use --dataset fake."
+        f"CIFAR-10 is not available ({reason}). To train offline, download {CIFAR10_URL} on any "
+        f"machine and put the file at {manual_dir(data_dir) / CIFAR10_ARCHIVE}{elsewhere}, then run "
+        f"the same command again; for a smoke run without the data use --dataset fake"
     )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
+def network_problem(url: str, timeout: float = 5.0) -> str | None:
+    """None when the host of ``url`` (or the proxy configured for it) accepts a TCP connection
+    within ``timeout`` seconds, else why not. DNS included: it runs in a thread given that long."""
+    import threading
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    target = urlsplit(proxy if "://" in (proxy or "") else f"http://{proxy}") if proxy else parts
+    host = target.hostname or ""
+    port = target.port or (443 if target.scheme == "https" else 80)
+    outcome: list[OSError | None] = []
+
+    def connect():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as err:
+            outcome.append(err)
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    via = " (the proxy)" if proxy else ""
+    if not outcome:
+        return f"no network: no answer from {host}{via} within {timeout:.0f} s"
+    err = outcome[0]
+    if err is None:
+        return None
+    return f"no network: cannot reach {host}:{port}{via}: {err.strerror or err}"
+
+
+def _download_cleanup(data_dir: Path, existed: bool, before: set[Path]) -> None:
+    """After a failed download: remove the data dir if this call created it, else the temporary
+    ``*.tmp.*`` entries it left in ``downloads/``."""
+    if not existed:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        return
+    for p in set((data_dir / "downloads").glob("*.tmp.*")) - before:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def _as_arrays(source, name: str) -> Split:
@@ -89,7 +144,7 @@ def _as_arrays(source, name: str) -> Split:
             records = source.__getitems__(keys)
         except Exception:  # tfds' mock sources lack a working __getitems__
             records = [source[k] for k in keys]
-        for k, rec in zip(keys, records):
+        for k, rec in zip(keys, records, strict=False):
             images[k] = rec["image"]
             labels[k] = rec["label"]
     if n == 0:
@@ -140,40 +195,63 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
        manual dir, or else downloaded by tfds' download manager into ``<data_dir>/downloads``,
        is read directly with numpy (same bytes, SHA-256 checked against tfds' registry).
 
-    ``download=False`` never touches the network. Raises :class:`DataUnavailableError`, with the
-    exact path to put the archive at, when none of these works.
+    Before a download, a connection to the archive's host is tried (a few seconds at most), so
+    being offline is an immediate error rather than minutes of retries. ``download=False`` never
+    touches the network. Nothing is created in ``data_dir`` unless a download starts, and a failed
+    download leaves no temporary files. Raises :class:`DataUnavailableError`, with the exact path
+    to put the archive at, when none of these works.
     """
     import importlib.util
 
     import tensorflow_datasets as tfds
 
+    given = data_dir is not None
     data_dir = Path(data_dir or default_data_dir()).expanduser()
     manual = manual_dir(data_dir)
     archive = manual / CIFAR10_ARCHIVE
     have_tf = importlib.util.find_spec("tensorflow") is not None
     train = test = None
-    problem = "not prepared" + ("" if download else ", downloads disabled")
-    try:
-        builder = tfds.builder("cifar10", data_dir=str(data_dir))
-        if not builder.is_prepared() and have_tf and (download or archive.exists()):
-            builder.download_and_prepare(
-                file_format="array_record",
-                download_config=tfds.download.DownloadConfig(manual_dir=str(manual)),
-            )
-        if builder.is_prepared():
+    problem = f"not prepared in {data_dir}" + ("" if download else " and downloads are disabled")
+    if data_dir.is_dir():
+        try:
+            with _quiet_absl():
+                builder = tfds.builder("cifar10", data_dir=str(data_dir))
+                prepared = builder.is_prepared()
+            if prepared:
+                train = _as_arrays(builder.as_data_source(split="train"), "train")
+                test = _as_arrays(builder.as_data_source(split="test"), "test")
+        except Exception as err:  # a tfrecord-only copy without TensorFlow, ...
+            problem = _first_line(err)
+    if train is None and not archive.exists():
+        if not download:
+            raise DataUnavailableError(_missing_message(data_dir, problem, given))
+        offline = network_problem(CIFAR10_URL)
+        if offline:
+            raise DataUnavailableError(_missing_message(data_dir, offline, given))
+    if train is None and have_tf:
+        existed, before = data_dir.exists(), set((data_dir / "downloads").glob("*.tmp.*"))
+        try:
+            with _quiet_absl():
+                builder = tfds.builder("cifar10", data_dir=str(data_dir))
+                builder.download_and_prepare(
+                    file_format="array_record",
+                    download_config=tfds.download.DownloadConfig(manual_dir=str(manual)),
+                )
             train = _as_arrays(builder.as_data_source(split="train"), "train")
             test = _as_arrays(builder.as_data_source(split="test"), "test")
-    except Exception as err:  # no network, a tfrecord-only copy without TensorFlow, ...
-        problem = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+        except Exception as err:
+            _download_cleanup(data_dir, existed, before)
+            raise DataUnavailableError(_missing_message(data_dir, _first_line(err), given)) from None
     if train is None:
-        if not archive.exists() and download and not have_tf:
+        if not archive.exists():
+            existed, before = data_dir.exists(), set((data_dir / "downloads").glob("*.tmp.*"))
             try:
                 dl = tfds.download.DownloadManager(download_dir=str(data_dir / "downloads"))
                 archive = Path(dl.download(CIFAR10_URL))
             except Exception as err:
-                problem = f"download failed: {type(err).__name__}: {str(err).strip()[:200]}"
-        if not archive.exists():
-            raise DataUnavailableError(_missing_message(data_dir, problem))
+                _download_cleanup(data_dir, existed, before)
+                reason = f"download failed: {_first_line(err)}"
+                raise DataUnavailableError(_missing_message(data_dir, reason, given)) from None
         train, test = _read_archive(archive)
     for split, (images, _) in (("train", train), ("test", test)):
         if len(images) != _CIFAR10_SIZES[split]:
@@ -182,6 +260,19 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
                 f"expected {_CIFAR10_SIZES[split]}; delete {data_dir / 'cifar10'} and run again"
             )
     return train, test
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """tfds warns through absl about a data dir it has not prepared yet: expected here, not news."""
+    from absl import logging as absl_logging
+
+    level = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(level)
 
 
 def load_fake(num_examples: int = 512) -> tuple[Split, Split]:

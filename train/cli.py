@@ -1,0 +1,234 @@
+"""The trainer's command line: ``losses-jax-train`` (console script) or ``python -m train``.
+
+Examples::
+
+    losses-jax-train                                  # Tudui, CIFAR-10, SGD lr 0.01, batch 64
+    losses-jax-train --model lenet --optimizer adam --lr 1e-3 --epochs 20 --workdir runs/lenet
+    losses-jax-train --dataset fake --epochs 1        # smoke run, no data needed
+
+Every argument is checked before any data is read; a mistake, missing data, a damaged
+checkpoint or a NaN loss is one line on stderr (``error: ...``) and exit status 1 or 2; Ctrl-C is
+one line and status 130, the checkpoints of the finished epochs intact.
+
+Offline: put the official cifar-10-binary.tar.gz in DATA_DIR/downloads/manual/ and pass
+--data-dir DATA_DIR. Rerunning with the same --workdir resumes from the latest checkpoint.
+Several hosts: start one process per host with the usual JAX cluster environment (SLURM, Open
+MPI, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID); jax.distributed is then
+initialized and process 0 logs and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from ._origin import CONSOLE_SCRIPT
+
+MODELS = ("tudui", "lenet")
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+SEED_MAX = 2**32 - 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not the usage block
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _integer(low: int, high: int | None = None):
+    allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def parse_args(argv=None, prog: str = "python -m train") -> argparse.Namespace:
+    p = _Parser(
+        prog=prog,
+        description="Train a tutorial CNN on CIFAR-10 with cross-entropy (losses_jax), "
+        "jit-compiled and data-parallel over all devices. Defaults are the PyTorch tutorials' "
+        "recipe: Tudui, CIFAR-10, SGD, learning rate 0.01, batch 64.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--dataset", choices=("cifar10", "fake"), default="cifar10",
+                   help="cifar10: the real data through tensorflow-datasets; fake: random "
+                   "CIFAR-shaped tfds mock data for smoke runs (no files, no network)")
+    p.add_argument("--model", choices=MODELS, default="tudui",
+                   help="tudui: the tutorials' 3-conv network; lenet: the LeNet-like variant")
+    p.add_argument("--epochs", type=_integer(0), default=10, help="total passes over the training set "
+                   "(a resumed run stops at this total); an integer >= 0")
+    p.add_argument("--batch-size", type=_integer(1), default=64,
+                   help="global batch size, an integer >= 1 divisible by the number of devices")
+    p.add_argument("--lr", type=_positive_float, default=0.01, help="constant learning rate, a finite number > 0")
+    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
+                   help="sgd: plain SGD (the tutorials'); momentum: SGD with momentum 0.9; adam")
+    p.add_argument("--workdir", default=None,
+                   help="directory for TensorBoard scalars and orbax checkpoints (every epoch, "
+                   "last 3 kept); rerunning with it resumes. None: no logs, no checkpoints")
+    p.add_argument("--data-dir", default=None,
+                   help="tensorflow-datasets data dir (default $TFDS_DATA_DIR or "
+                   "~/tensorflow_datasets); offline, put cifar-10-binary.tar.gz in "
+                   "DATA_DIR/downloads/manual/. Created only when a download starts")
+    p.add_argument("--no-download", action="store_true",
+                   help="never use the network: CIFAR-10 must already be prepared in the data dir "
+                   "or its archive be in DATA_DIR/downloads/manual/")
+    p.add_argument("--seed", type=_integer(0, SEED_MAX), default=0,
+                   help=f"seeds the parameter initialization and the shuffling (0 to {SEED_MAX}): "
+                   "same seed, same machine, same losses")
+    p.add_argument("--fake-size", type=_integer(1), default=512,
+                   help="examples per split for --dataset fake, an integer >= 1")
+    p.add_argument("--steps-per-call", type=_integer(1), default=None,
+                   help="training steps between two looks of the host at the losses (progress "
+                   "bar, NaN check), an integer >= 1. None: about 1/20 of an epoch")
+    return p.parse_args(argv)
+
+
+def _writable_dir_problem(flag: str, path: Path, create: bool) -> str | None:
+    """Why ``path`` cannot be used (or, with ``create``, made) as a directory; None if it can."""
+    if path.exists():
+        if not path.is_dir():
+            return f"argument {flag}: {path} exists and is not a directory"
+        if create and not os.access(path, os.W_OK | os.X_OK):
+            return f"argument {flag}: {path} is not writable"
+        return None
+    if not create:
+        return None
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"argument {flag}: cannot create {path}: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"argument {flag}: cannot create {path}: {parent} is not writable"
+    return None
+
+
+def check_paths(args: argparse.Namespace) -> str | None:
+    """The first problem with ``--workdir`` or ``--data-dir``, without creating either."""
+    if args.workdir is not None:
+        problem = _writable_dir_problem("--workdir", Path(args.workdir).expanduser(), create=True)
+        if problem:
+            return problem
+    if args.data_dir is not None and args.dataset == "cifar10":
+        return _writable_dir_problem("--data-dir", Path(args.data_dir).expanduser(), create=False)
+    return None
+
+
+def _maybe_distributed():
+    """jax.distributed.initialize() when launched as one of several processes."""
+    env = os.environ
+    several = (
+        "JAX_COORDINATOR_ADDRESS" in env
+        or int(env.get("SLURM_NTASKS", "1")) > 1
+        or int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
+    )
+    if several:
+        import jax
+
+        jax.distributed.initialize()
+
+
+def _interrupted_message(workdir: str | None) -> str:
+    from .callbacks import latest_checkpoint
+
+    if workdir is None:
+        return "interrupted; nothing was saved (no --workdir), a rerun starts over"
+    latest = latest_checkpoint(workdir)
+    if latest is None:
+        return "interrupted before the first checkpoint; rerun the same command to start over"
+    return f"interrupted; rerun the same command to resume from epoch {latest}"
+
+
+def main(argv=None, prog: str = "python -m train") -> int:
+    args = parse_args(argv, prog)
+    problem = check_paths(args)
+    if problem:
+        print(f"error: {problem} (see --help)", file=sys.stderr)
+        return 2
+    if args.epochs == 0:
+        print("nothing to train: --epochs 0")
+        return 0
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print(_interrupted_message(args.workdir), file=sys.stderr, flush=True)
+        return INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .callbacks import latest_checkpoint
+
+    if args.workdir is not None:
+        latest = latest_checkpoint(args.workdir)
+        if latest is not None and latest >= args.epochs:
+            print(f"nothing left to train: {Path(args.workdir) / 'checkpoints' / str(latest)} holds "
+                  f"{latest} finished epochs and --epochs is {args.epochs}; pass a larger --epochs "
+                  f"to train further")
+            return 0
+    _maybe_distributed()
+
+    import jax
+    from flax import nnx
+
+    import models
+
+    from . import CheckpointError, DataUnavailableError, NonFiniteLossError, fit, load_dataset
+
+    n_dev = jax.device_count()
+    if args.batch_size % n_dev:
+        print(f"error: argument --batch-size: {args.batch_size} does not divide over the {n_dev} "
+              f"devices; use a multiple of {n_dev} (see --help)", file=sys.stderr)
+        return 2
+    main_process = jax.process_index() == 0
+    say = print if main_process else (lambda *a, **k: None)
+    t0 = time.perf_counter()
+    try:
+        train_data, test_data = load_dataset(args.dataset, args.data_dir, fake_size=args.fake_size,
+                                             download=not args.no_download)
+    except DataUnavailableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    say(f"{args.dataset}: {len(train_data[0])} train / {len(test_data[0])} test images "
+        f"(loaded in {time.perf_counter() - t0:.1f} s); {n_dev} device(s): "
+        f"{jax.devices()[0].platform}", flush=True)
+
+    cls = {"tudui": models.Tudui, "lenet": models.LeNet}[args.model]
+    model = cls(rngs=nnx.Rngs(args.seed))
+    try:
+        fit(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.lr, optimizer=args.optimizer, seed=args.seed, workdir=args.workdir,
+            steps_per_call=args.steps_per_call, verbose=True)
+    except (CheckpointError, NonFiniteLossError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the workdir became unwritable, the disk is full, ...
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def console_main() -> None:
+    """Entry point of the ``losses-jax-train`` console script."""
+    sys.exit(main(prog=CONSOLE_SCRIPT))
