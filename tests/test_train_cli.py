@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -65,26 +66,41 @@ def test_help_explains_every_option():
         "cifar10", "tudui", "sgd", 0.01, 64)
 
 
-def test_cli_killed_mid_run_then_resumed(tmp_path):
-    """A full CLI run on tfds mock data: killed (SIGKILL) after its first checkpoint, rerun with
-    the same workdir it says where it resumes and finishes; logs and checkpoints are there."""
+def _one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_ctrl_c_then_resume_nothing_left_and_checkpoint_errors(tmp_path):
+    """A full CLI run on tfds mock data: interrupted (SIGINT, as Ctrl-C) after its first
+    checkpoint it says where a rerun resumes; the rerun does, a second one has nothing left to
+    train; an incompatible or damaged checkpoint is one line with the right advice."""
     wd = tmp_path / "run"
     common = ("--dataset", "fake", "--fake-size", "70", "--batch-size", "32", "--model", "tudui",
               "--workdir", str(wd), "--steps-per-call", "1")
     proc = subprocess.Popen(_cli(*common, "--epochs", "200"), env=_env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 300
         while not (wd / "checkpoints" / "1").is_dir():
-            assert proc.poll() is None, proc.stdout.read()
+            assert proc.poll() is None, proc.communicate()
             assert time.time() < deadline, "no checkpoint after 300 s"
             time.sleep(0.2)
         time.sleep(0.5)  # somewhere inside a later epoch, or a save
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    done = sorted(int(p.name) for p in (wd / "checkpoints").iterdir() if p.name.isdigit())
-    latest = done[-1]
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    last = err.strip().splitlines()[-1]
+    match = re.fullmatch(r"interrupted; rerun the same command to resume from epoch (\d+)", last)
+    assert match, err
+    latest = int(match[1])
+    assert latest >= 1 and latest == train.latest_checkpoint(wd)
+
     res = subprocess.run(_cli(*common, "--epochs", str(latest + 1)), env=_env(), cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     out = res.stdout
@@ -95,6 +111,31 @@ def test_cli_killed_mid_run_then_resumed(tmp_path):
     assert "Traceback" not in res.stderr
     assert {"train/loss", "eval/loss", "eval/accuracy", "train/images_per_sec",
             "train/learning_rate"} <= _event_tags(wd)
+
+    done = subprocess.run(_cli(*common, "--epochs", str(latest + 1)), env=_env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.strip() == (
+        f"nothing left to train: {wd / 'checkpoints' / str(latest + 1)} holds {latest + 1} finished "
+        f"epochs and --epochs is {latest + 1}; pass a larger --epochs to train further")
+
+    other = subprocess.run(_cli(*common, "--epochs", str(latest + 2), "--optimizer", "adam"), env=_env(),
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert other.returncode == 1
+    line = _one_line(other.stderr)
+    assert line.startswith(f"error: checkpoint {wd.absolute() / 'checkpoints' / str(latest + 1)} does not match ")
+    assert f"delete the whole directory {wd.absolute() / 'checkpoints'}" in line and "--workdir" in line
+
+    state = wd / "checkpoints" / str(latest + 1) / "state"
+    victim = max((f for f in state.rglob("*") if f.is_file()), key=lambda f: f.stat().st_size)
+    victim.write_bytes(b"\x00garbage" * 7)
+    broken = subprocess.run(_cli(*common, "--epochs", str(latest + 2)), env=_env(), cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert broken.returncode == 1
+    line = _one_line(broken.stderr)
+    assert f"checkpoints/{latest + 1} cannot be read (" in line and "it is damaged" in line
+    assert f"to resume from epoch {latest}" in line
+    assert "pybind" not in line and "object at 0x" not in line and "TensorStore" not in line
 
 
 def test_cli_clear_errors(tmp_path):

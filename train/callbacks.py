@@ -152,6 +152,10 @@ def latest_checkpoint(workdir: str | Path) -> int | None:
     return max(steps, default=None)
 
 
+#: How orbax words a saved tree that differs from the one asked for (structure, shape or dtype).
+_MISMATCH = re.compile(r"do not match|mismatch|not compatible|incompatible", re.IGNORECASE)
+
+
 def _error_detail(err: BaseException) -> str:
     """The innermost cause's first line, without the object reprs tensorstore puts in messages."""
     while (err.__cause__ or err.__context__) is not None:
@@ -198,10 +202,16 @@ class Checkpoints(Callback):
                 args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
             )
         except Exception as err:
+            detail = _error_detail(err)
+            if _MISMATCH.search(detail):  # orbax compares the saved tree with ``like`` before reading
+                raise CheckpointError(
+                    f"checkpoint {path} does not match this model and optimizer ({detail}); "
+                    f"{self._start_over()}"
+                ) from None
+            earlier = [s for s in self.manager.all_steps() if s < epoch]
+            fall_back = f"delete {path} to resume from epoch {max(earlier)}, or " if earlier else ""
             raise CheckpointError(
-                f"checkpoint {path} cannot be read ({_error_detail(err)}): it is damaged, or it was "
-                f"written for another model or optimizer; delete {path} to resume from the checkpoint "
-                f"before it, or {self._start_over()}"
+                f"checkpoint {path} cannot be read ({detail}): it is damaged; {fall_back}{self._start_over()}"
             ) from None
         state, meta = out["state"], out["meta"]
         pairs = zip(jax.tree.leaves(like), jax.tree.leaves(state), strict=False)

@@ -241,7 +241,7 @@ def fit(
     main = jax.process_index() == 0
     say = print if (verbose and main) else (lambda *a, **kw: None)
 
-    callbacks: list[Callback] = []
+    callbacks: list[Callback] = [Progress(epochs, train_set.size)] if verbose and main else []
     history: list[dict] = []
     first_epoch = 0
     try:
@@ -249,14 +249,12 @@ def fit(
             run = {"optimizer": optimizer, "batch_size": batch_size, "learning_rate": learning_rate,
                    "seed": seed, "model": type(model).__name__}
             ckpt = Checkpoints(workdir, run)
-            callbacks.append(ckpt)
+            callbacks.append(ckpt)  # closed (pending saves finished) whatever happens next
             state, history, first_epoch = ckpt.resume(state)
             if first_epoch:
                 say(f"resuming from epoch {first_epoch} ({ckpt.directory / str(first_epoch)})", flush=True)
             if main:
                 callbacks.append(TensorBoard(workdir, learning_rate))
-        if verbose and main:
-            callbacks.insert(0, Progress(epochs, train_set.size))
         if first_epoch >= epochs:
             say(f"nothing left to train: the checkpoint holds {first_epoch} finished epochs and epochs={epochs}"
                 if first_epoch else "nothing to train: epochs=0", flush=True)
