@@ -144,7 +144,7 @@ class Conv2d(nnx.Module):
         self.out_channels = out_channels
         self.kernel_size = kernel_size
         self.padding = padding
-        self.cpu_impl = cpu_impl
+        self.cpu_impl: CpuImpl = cpu_impl
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return _conv2d(x, self.kernel[...], self.bias[...], self.padding, self.cpu_impl)
