@@ -1,4 +1,4 @@
-"""The CIFAR-10 networks of the PyTorch tutorials (shared/seeds/) in Flax NNX, with torch
+"""The CIFAR-10 networks of the PyTorch tutorials in Flax NNX, with torch
 ``state_dict`` import/export.
 
     from flax import nnx
@@ -17,15 +17,18 @@ a 20-step SGD trajectory) is tested in ``parity_tests/test_models.py``.
 
 ``models.jit`` is ``jax.jit`` with the compile options under which the layers run fastest (on
 CPU: XLA's multi-threaded convolutions instead of YNNPACK's single-threaded ones); ``train``
-compiles its steps with it.
+compiles its steps with it. ``cpu_impl="ynnpack"`` (``Tudui``, ``LeNet``, ``Conv2d``) writes the
+convolutions for YNNPACK instead, for programs compiled with default options (``models/_cpu.py``).
 """
 
-from ._layers import Conv2d, Linear, jit, max_pool_2x2
+from ._jit import jit
+from ._layers import Conv2d, CpuImpl, Linear, max_pool_2x2
 from ._networks import LeNet, Tudui, to_tensor
 from ._torch_io import load_torch_state_dict, to_torch_state_dict
 
 __all__ = [
     "Conv2d",
+    "CpuImpl",
     "LeNet",
     "Linear",
     "Tudui",

@@ -11,9 +11,8 @@ and a bias drawn from the same ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; ``fan_in`
 
 from __future__ import annotations
 
-import contextvars
-import functools
 import math
+from typing import Literal, get_args
 
 import jax
 import jax.numpy as jnp
@@ -21,9 +20,14 @@ import numpy as np
 from flax import nnx
 from jax import lax
 
-_SymbolicZero = jax.custom_derivatives.SymbolicZero
+from . import _cpu
 
-__all__ = ["Conv2d", "Linear", "jit", "max_pool_2x2"]
+__all__ = ["Conv2d", "CpuImpl", "Linear", "max_pool_2x2"]
+
+# How a convolution is written for XLA's CPU backend (on other backends both are the plain one):
+# "xla", the plain convolution, fastest when XLA runs convolutions itself (models.jit);
+# "ynnpack", rewritten for YNNPACK, which runs them under default compile options (jax.jit, nnx.jit).
+CpuImpl = Literal["xla", "ynnpack"]
 
 
 def _torch_uniform(key: jax.Array, shape: tuple[int, ...], fan_in: int) -> jax.Array:
@@ -42,162 +46,18 @@ def _conv(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
     )
 
 
-# Kernel gradients on CPU are computed over batch chunks of this many samples, then summed; at
-# most _KERNEL_GRAD_MAX_CHUNKS chunks (larger ones past that), to bound the compiled program.
-# Measured on Tudui (same-process A/B of the jitted train step; 2-core EPYC, jaxlib 0.10.2):
-# batch 64, chunks of 2: 52.5 ms/step; 4: 58 ms; 8: 62 ms; 16: 68 ms; single samples no faster
-# than 2. Batch 512: 32 chunks of 16: 913 img/s, ~5 s compile; 64 of 8: 985 img/s, ~8 s;
-# 128 of 4: 968 img/s, ~17 s. (A loop over chunks, lax.map, is 10x slower: XLA CPU runs
-# convolutions inside while loops far slower.)
-# Not done: chunking the forward too made the step ~18% faster (batch 64: 57.5 -> 47-49 ms), but
-# XLA then rounds identical float32 patches differently at different positions (LeNet's conv1
-# on flat image blocks: 25-98 of the exact ties torch keeps become near-ties), so max pooling
-# no longer picks torch's element there (parity_tests/test_models.py fails). Chunking the input
-# gradient made the step 2x slower.
-_KERNEL_GRAD_CHUNK = 2
-_KERNEL_GRAD_MAX_CHUNKS = 32
+def _check_cpu_impl(cpu_impl, where: str) -> None:
+    if cpu_impl not in get_args(CpuImpl):
+        raise ValueError(f"{where}: 'cpu_impl' must be one of {get_args(CpuImpl)}, got {cpu_impl!r}")
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _conv_chunked_kernel_grad(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
-    """``_conv``, with the kernel's tangent (so its gradient, by transposition) computed batch
-    chunk by batch chunk.
-
-    The kernel gradient of a convolution is itself a convolution whose contraction runs over
-    the whole batch and every output position (``N * Ho * Wo`` terms per kernel entry). XLA's
-    CPU backend runs that one large contraction far below the machine's speed, and worse as the
-    batch grows (Tudui's three layers, measured alone: 0.8-0.9 s at batch 512, 45-80 ms at
-    batch 64). Writing the tangent in the kernel as a concatenation of per-chunk convolutions
-    makes its transpose a sum of per-chunk kernel gradients, which run several times faster
-    (0.23 s with chunks of 16; 25 ms with chunks of 2).
-    The values are the same sums in another order; forward-mode and higher-order autodiff keep
-    working, since this is a JVP rule, not a VJP.
-    """
-    return _conv(x, kernel, padding)
-
-
-def _conv_chunked_kernel_grad_jvp(padding, primals, tangents):
-    x, kernel = primals
-    tx, tk = tangents
-    y = _conv(x, kernel, padding)
-    parts = []
-    if not isinstance(tx, _SymbolicZero):
-        parts.append(_conv(tx, kernel, padding))
-    if not isinstance(tk, _SymbolicZero):
-        n = x.shape[0]
-        size = max(_KERNEL_GRAD_CHUNK, -(-n // _KERNEL_GRAD_MAX_CHUNKS))
-        if n <= size:
-            parts.append(_conv(x, tk, padding))
-        else:
-            parts.append(jnp.concatenate([_conv(x[i : i + size], tk, padding) for i in range(0, n, size)]))
-    return y, parts[0] if len(parts) == 1 else parts[0] + parts[1]
-
-
-_conv_chunked_kernel_grad.defjvp(_conv_chunked_kernel_grad_jvp, symbolic_zeros=True)
-
-
-# On CPU, under default compile options, the input channels of a convolution are zero-padded to
-# a multiple of this: the YNNPACK convolution XLA then uses is several times slower with 3
-# channels (every RGB first layer) than with 4. Measured forward, batch 64, 5x5 SAME (2-core
-# EPYC, jaxlib 0.10.2): Tudui's conv1 (3 -> 32 channels, 32x32) 10.3 ms -> 2.3 ms with 4 channels (8: 4.2 ms);
-# batch 512 109 -> 45 ms; 5 -> 8 channels at 16x16: 2.7 -> 1.0 ms. One channel is faster as it
-# is (1.4 ms; 2.1 ms padded). Tudui's jitted step: batch 64 33.2 -> 23.4 ms, batch 512 315 -> 254 ms.
-# The zeros add exact zeros, and every output position still sums its patch in the same order,
-# so equal patches (flat image regions) still give exactly equal outputs, which max pooling's
-# tie choices rely on.
-_CHANNEL_MULTIPLE = 4
-
-
-def _pad_channels(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``x`` (NHWC) and ``kernel`` (HWIO) with zero input channels appended up to a multiple of
-    ``_CHANNEL_MULTIPLE`` (not for a single channel). Their gradients come back sliced to the
-    original shapes by autodiff of the pad."""
-    c = x.shape[-1]
-    extra = -c % _CHANNEL_MULTIPLE
-    if c == 1 or extra == 0:
-        return x, kernel
-    x = jnp.pad(x, ((0, 0),) * (x.ndim - 1) + ((0, extra),))
-    kernel = jnp.pad(kernel, ((0, 0), (0, 0), (0, extra), (0, 0)))
-    return x, kernel
-
-
-# XLA's CPU backend hands convolutions (with dots and reductions) to YNNPACK by default, and in
-# jaxlib 0.10.2 YNNPACK runs a convolution on ONE thread (Tudui's conv2 forward at batch 64: 3.5 ms
-# on one core or two). This compile option keeps dots and reductions on YNNPACK and gives
-# convolutions back to XLA's own (Eigen) kernels, which use every core (2.7 ms on two). Under it
-# the plain layers are fastest: the channel padding and batch chunking below only suit
-# YNNPACK's kernels. Tudui's jitted step (2-core EPYC): batch 64 23.3 ms (default options,
-# padded and chunked) -> 18.7 ms (these options, plain); batch 512 248 -> 223 ms; compile
-# 3.3 -> 0.6 s.
-_CPU_COMPILER_OPTIONS = {
-    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
-}
-# True while a function made by :func:`jit` is traced: the layers then emit plain convolutions.
-_XLA_CONVOLUTIONS = contextvars.ContextVar("models_xla_convolutions", default=False)
-
-
-@functools.cache
-def _cpu_compiler_options() -> dict:
-    """The options above where this jaxlib knows them (it is an experimental flag), else {}."""
-    try:
-        jax.jit(lambda a: a + 1, compiler_options=_CPU_COMPILER_OPTIONS).lower(np.float32(0)).compile()
-    except Exception:  # an unknown or renamed option: fall back to the defaults
-        return {}
-    return dict(_CPU_COMPILER_OPTIONS)
-
-
-def jit(fun, **jit_kwargs):
-    """``jax.jit(fun, **jit_kwargs)``, compiled the way the models train fastest on the default
-    backend. ``train`` compiles its steps with it.
-
-    On CPU: XLA's multi-threaded convolutions instead of YNNPACK's single-threaded ones (the
-    ``xla_cpu_experimental_ynn_fusion_type`` compile option, merged under any
-    ``compiler_options`` you pass) and the layers in their plain form. Tudui's training step is
-    ~20% faster than under ``nnx.jit`` / ``jax.jit`` with default options (which remain correct,
-    just slower). On other backends, or where this jaxlib lacks the option, it is plain
-    ``jax.jit``.
-
-    This is ``jax.jit``, not ``nnx.jit``: NNX modules can be passed (they are pytrees), but
-    in-place updates inside ``fun`` are not written back; return the new state instead (as
-    ``train.train_step`` does with ``nnx.split`` / ``nnx.merge``). Called inside another
-    trace (a jit, grad or vmap around it), it is a plain nested ``jax.jit``: compile options
-    belong to the outermost jit.
-    """
-    options = _cpu_compiler_options() if jax.default_backend() == "cpu" else {}
-    plain = jax.jit(fun, **jit_kwargs)
-    if not options:
-        return plain
-    jitted = jax.jit(fun, **{**jit_kwargs, "compiler_options": {**options, **(jit_kwargs.get("compiler_options") or {})}})
-
-    @functools.wraps(fun)
-    def call(*args, **kwargs):
-        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs))):
-            # Called inside another trace: compile options belong to the outermost jit, so
-            # this is a plain nested jit and the layers follow the outer compilation's default.
-            return plain(*args, **kwargs)
-        token = _XLA_CONVOLUTIONS.set(True)  # jax.jit traces (if it must) inside this call
-        try:
-            return jitted(*args, **kwargs)
-        finally:
-            _XLA_CONVOLUTIONS.reset(token)
-
-    return call
-
-
-def _conv2d(x: jax.Array, kernel: jax.Array, bias: jax.Array, padding: int) -> jax.Array:
+def _conv2d(x: jax.Array, kernel: jax.Array, bias: jax.Array, padding: int, cpu_impl: CpuImpl = "xla") -> jax.Array:
     """Stride-1 2-D cross-correlation (torch's ``conv2d``), NHWC input, HWIO kernel, zero padding.
 
-    On CPU (the default backend at trace time), unless traced by :func:`jit`, the input channels
-    are zero-padded to a multiple of 4 (:func:`_pad_channels`) and the kernel gradient is
-    computed over batch chunks (:func:`_conv_chunked_kernel_grad`): both speed up YNNPACK's
-    convolutions, which default compile options use. Under :func:`jit` (XLA's own CPU
-    convolutions) and on other backends, it is the plain convolution.
+    ``cpu_impl="ynnpack"``: on CPU, :func:`models._cpu.ynnpack_conv` (same values and gradients,
+    written for YNNPACK's kernels); elsewhere, and with ``"xla"``, the plain convolution.
     """
-    if jax.default_backend() == "cpu" and not _XLA_CONVOLUTIONS.get():
-        x, kernel = _pad_channels(x, kernel)
-        y = _conv_chunked_kernel_grad(x, kernel, padding)
-    else:
-        y = _conv(x, kernel, padding)
+    y = _cpu.ynnpack_conv(_conv, x, kernel, padding) if cpu_impl == "ynnpack" else _conv(x, kernel, padding)
     return y + bias
 
 
@@ -262,10 +122,20 @@ class Conv2d(nnx.Module):
 
     Parameters: ``kernel`` ``(kernel_size, kernel_size, in_channels, out_channels)`` (HWIO;
     torch's weight is OIHW), ``bias`` ``(out_channels,)``, both float32, initialised as torch does.
+
+    ``cpu_impl`` chooses how the convolution is written for XLA's CPU backend (same values and
+    gradients either way; on other backends both are the plain convolution):
+
+    * ``"xla"`` (default): the plain convolution. Fastest under :func:`models.jit`, whose compile
+      option has XLA run convolutions with its own multi-threaded kernels.
+    * ``"ynnpack"``: input channels zero-padded to a multiple of 4 and the kernel gradient summed
+      over batch chunks (``models/_cpu.py``), which suit YNNPACK, the library that runs
+      convolutions under default compile options (``jax.jit`` / ``nnx.jit``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int = 0,
-                 rngs: nnx.Rngs):
+                 cpu_impl: CpuImpl = "xla", rngs: nnx.Rngs):
+        _check_cpu_impl(cpu_impl, "Conv2d")
         fan_in = in_channels * kernel_size * kernel_size
         self.kernel = nnx.Param(
             _torch_uniform(rngs.params(), (kernel_size, kernel_size, in_channels, out_channels), fan_in))
@@ -274,9 +144,10 @@ class Conv2d(nnx.Module):
         self.out_channels = out_channels
         self.kernel_size = kernel_size
         self.padding = padding
+        self.cpu_impl: CpuImpl = cpu_impl
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return _conv2d(x, self.kernel[...], self.bias[...], self.padding)
+        return _conv2d(x, self.kernel[...], self.bias[...], self.padding, self.cpu_impl)
 
 
 class Linear(nnx.Module):

@@ -1,4 +1,4 @@
-"""The two CIFAR-10 networks of the PyTorch tutorials (shared/seeds/), in Flax NNX, NHWC."""
+"""The two CIFAR-10 networks of the PyTorch tutorials in Flax NNX, NHWC."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ._layers import Conv2d, Linear, max_pool_2x2
+from ._layers import Conv2d, CpuImpl, Linear, _check_cpu_impl, max_pool_2x2
 
 __all__ = ["LeNet", "Tudui", "to_tensor"]
 
@@ -89,7 +89,8 @@ class Tudui(_TutorialNet):
         Conv(3,32,5,pad 2) MaxPool2 Conv(32,32,5,pad 2) MaxPool2 Conv(32,64,5,pad 2) MaxPool2
         Flatten Linear(1024,64) Linear(64,10)
 
-    ``Tudui(rngs=nnx.Rngs(0))``; call with NHWC float32 images in [0, 1] of shape
+    ``Tudui(rngs=nnx.Rngs(0))`` (``cpu_impl``: see :class:`Conv2d`); call with NHWC float32
+    images in [0, 1] of shape
     ``(N, 32, 32, 3)`` (see :func:`to_tensor`), returns logits ``(N, 10)``. Parameters are
     initialised as torch initialises ``Conv2d`` / ``Linear``. Flatten is over (H, W, C) here and
     (C, H, W) in torch; :func:`load_torch_state_dict` / :func:`to_torch_state_dict` convert.
@@ -100,10 +101,11 @@ class Tudui(_TutorialNet):
     _torch_layers = (("conv1", 0), ("conv2", 2), ("conv3", 4), ("fc1", 7), ("fc2", 8))
     _flatten_chw = (64, 4, 4)
 
-    def __init__(self, *, rngs: nnx.Rngs):
-        self.conv1 = Conv2d(3, 32, 5, padding=2, rngs=rngs)
-        self.conv2 = Conv2d(32, 32, 5, padding=2, rngs=rngs)
-        self.conv3 = Conv2d(32, 64, 5, padding=2, rngs=rngs)
+    def __init__(self, *, cpu_impl: CpuImpl = "xla", rngs: nnx.Rngs):
+        _check_cpu_impl(cpu_impl, "Tudui")
+        self.conv1 = Conv2d(3, 32, 5, padding=2, cpu_impl=cpu_impl, rngs=rngs)
+        self.conv2 = Conv2d(32, 32, 5, padding=2, cpu_impl=cpu_impl, rngs=rngs)
+        self.conv3 = Conv2d(32, 64, 5, padding=2, cpu_impl=cpu_impl, rngs=rngs)
         self.fc1 = Linear(1024, 64, rngs=rngs)
         self.fc2 = Linear(64, 10, rngs=rngs)
 
@@ -122,7 +124,8 @@ class LeNet(_TutorialNet):
         Conv(3,16,5) MaxPool2 Conv(16,32,5) MaxPool2 Flatten Linear(800,120) Linear(120,84)
         Linear(84,10)
 
-    ``LeNet(rngs=nnx.Rngs(0))``; NHWC float32 ``(N, 32, 32, 3)`` in, logits ``(N, 10)`` out.
+    ``LeNet(rngs=nnx.Rngs(0))`` (``cpu_impl``: see :class:`Conv2d`); NHWC float32
+    ``(N, 32, 32, 3)`` in, logits ``(N, 10)`` out.
     Torch twin: ``self.model = Sequential(...)`` (tutorial 000), keys ``model.0.weight``,
     ``model.0.bias``, ``model.2.*``, ``model.5.*``, ``model.6.*``, ``model.7.*``.
     """
@@ -131,9 +134,10 @@ class LeNet(_TutorialNet):
     _torch_layers = (("conv1", 0), ("conv2", 2), ("fc1", 5), ("fc2", 6), ("fc3", 7))
     _flatten_chw = (32, 5, 5)
 
-    def __init__(self, *, rngs: nnx.Rngs):
-        self.conv1 = Conv2d(3, 16, 5, rngs=rngs)
-        self.conv2 = Conv2d(16, 32, 5, rngs=rngs)
+    def __init__(self, *, cpu_impl: CpuImpl = "xla", rngs: nnx.Rngs):
+        _check_cpu_impl(cpu_impl, "LeNet")
+        self.conv1 = Conv2d(3, 16, 5, cpu_impl=cpu_impl, rngs=rngs)
+        self.conv2 = Conv2d(16, 32, 5, cpu_impl=cpu_impl, rngs=rngs)
         self.fc1 = Linear(800, 120, rngs=rngs)
         self.fc2 = Linear(120, 84, rngs=rngs)
         self.fc3 = Linear(84, 10, rngs=rngs)

@@ -6,11 +6,12 @@ every parameter (compared in torch's layout), max pooling at ties and NaN, every
 state_dict naming, round trips, the init distribution, and a 20-step SGD trajectory.
 
 Error measure (as parity_tests/harness.py): ``max |ours - torch| / max |torch|`` per tensor.
-Tolerances: GUIDE float32 ``1e-5`` (values), ``2e-4`` (reductions over many terms: gradients).
+Tolerances: the project's float32 ``1e-5`` (values), ``2e-4`` (reductions over many terms: gradients).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -68,15 +69,17 @@ def _loss(model, x, y):
 # Module-level jitted functions: nnx.jit caches per (network, dtype, shapes) across tests.
 _value_and_grad = nnx.jit(nnx.value_and_grad(_loss))
 _forward = nnx.jit(lambda model, x: model(x))
-# The same under models.jit, which train compiles with: on CPU XLA's own convolutions and the
-# plain layers instead of YNNPACK's convolutions and the padded/chunked layers.
+# The same under models.jit, which train compiles with (on CPU: XLA's own convolutions), and with
+# the convolutions written for YNNPACK (cpu_impl="ynnpack", the CPU default compile options' choice).
 def _apply(layer, h):
     return layer(h)
 
 
 _value_and_grad_models_jit = models.jit(nnx.value_and_grad(_loss))
-JITS = {"nnx.jit": (_value_and_grad, _apply),
-        "models.jit": (_value_and_grad_models_jit, models.jit(_apply))}
+# name -> (value_and_grad, layer call, cpu_impl of the models)
+JITS = {"nnx.jit": (_value_and_grad, _apply, "xla"),
+        "nnx.jit-ynnpack": (_value_and_grad, _apply, "ynnpack"),
+        "models.jit": (_value_and_grad_models_jit, models.jit(_apply), "xla")}
 
 
 @nnx.jit
@@ -171,11 +174,13 @@ def test_loss_and_every_gradient_match_torch_float64(jax_cls, torch_cls, jit):
     """Same computation in float64 on both sides: loss and every parameter gradient agree to
     the float64 tolerance, on noise and flat (tie-heavy) images alike."""
     x, y = _mixed_batch(4, 16)
+    value_and_grad, _, cpu_impl = JITS[jit]
     with jax.enable_x64(True):
         torch.manual_seed(3)
         net = torch_cls().double()
-        model = models.load_torch_state_dict(_as_float64(jax_cls(rngs=nnx.Rngs(3))), net.state_dict())
-        loss_err, grad_errs = _loss_and_grad_errors(model, net, x, y, JITS[jit][0])
+        model = models.load_torch_state_dict(_as_float64(jax_cls(cpu_impl=cpu_impl, rngs=nnx.Rngs(3))),
+                                             net.state_dict())
+        loss_err, grad_errs = _loss_and_grad_errors(model, net, x, y, value_and_grad)
     assert loss_err <= 1e-7
     assert max(grad_errs.values()) <= 1e-7, grad_errs
 
@@ -186,9 +191,9 @@ def test_loss_and_every_gradient_match_torch_float32(jax_cls, torch_cls, jit):
     """float32, the dtype the models train in. Premise checked first: torch and we make the
     same max-pool choices on this batch (see _pool_decision_flips); ties are resolved alike
     (flat images), near-ties from different f32 rounding are what the float64 test covers."""
-    model, net = _twins(jax_cls, torch_cls, seed=3)
+    value_and_grad, conv, cpu_impl = JITS[jit]
+    model, net = _twins(functools.partial(jax_cls, cpu_impl=cpu_impl), torch_cls, seed=3)
     x, y = _mixed_batch(20, 16)
-    value_and_grad, conv = JITS[jit]
     flips = _pool_decision_flips(model, net, x, conv)
     assert not any(flips), f"near-tie pool decisions differ ({flips}): pick another batch"
     loss_err, grad_errs = _loss_and_grad_errors(model, net, x, y, value_and_grad)

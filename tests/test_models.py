@@ -160,127 +160,218 @@ def _lax_conv(x, kernel, padding):
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
+# ------------------------------------------------------------- cpu_impl="ynnpack" (models/_cpu.py)
+
+
 @pytest.mark.parametrize("n", [1, 19, 600])  # one chunk; 9 chunks of 2 and one of 1; the cap (32 of 19, the last 11)
 def test_conv_kernel_gradient_over_batch_chunks_equals_one_convolution(n):
-    from models import _layers
+    from models import _cpu
 
     rng = np.random.default_rng(n)
     with jax.enable_x64(True):
         x = jnp.asarray(rng.standard_normal((n, 6, 5, 2)))
         kernel = jnp.asarray(rng.standard_normal((3, 3, 2, 4)))
-        bias = jnp.asarray(rng.standard_normal(4))
         tx, tk = jnp.asarray(rng.standard_normal(x.shape)), jnp.asarray(rng.standard_normal(kernel.shape))
 
-        def ours(x, k):
-            return jnp.sum(jnp.sin(_layers._conv_chunked_kernel_grad(x, k, 1)))
+        def chunked(x, k):
+            return _cpu.chunked_kernel_grad(_lax_conv, x, k, 1)
 
         def plain(x, k):
-            return jnp.sum(jnp.sin(_lax_conv(x, k, 1)))
+            return _lax_conv(x, k, 1)
 
-        for a, b in zip(jax.grad(ours, (0, 1))(x, kernel), jax.grad(plain, (0, 1))(x, kernel)):
+        def ours(x, k):
+            return jnp.sum(jnp.sin(chunked(x, k)))
+
+        def reference(x, k):
+            return jnp.sum(jnp.sin(plain(x, k)))
+
+        for a, b in zip(jax.grad(ours, (0, 1))(x, kernel), jax.grad(reference, (0, 1))(x, kernel), strict=True):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
         for tangents in ((tx, tk), (tx, jnp.zeros_like(tk)), (jnp.zeros_like(tx), tk)):
-            y1, t1 = jax.jvp(lambda x, k: _layers._conv_chunked_kernel_grad(x, k, 1), (x, kernel), tangents)
-            y2, t2 = jax.jvp(lambda x, k: _lax_conv(x, k, 1), (x, kernel), tangents)
+            y1, t1 = jax.jvp(chunked, (x, kernel), tangents)
+            y2, t2 = jax.jvp(plain, (x, kernel), tangents)
             np.testing.assert_array_equal(np.asarray(y1), np.asarray(y2))
             np.testing.assert_allclose(np.asarray(t1), np.asarray(t2), rtol=1e-12, atol=1e-12)
-        # the layer function (used by Conv2d) adds the bias on top
-        np.testing.assert_allclose(np.asarray(_layers._conv2d(x, kernel, bias, 1)),
-                                   np.asarray(_lax_conv(x, kernel, 1) + bias), rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("c, padded", [(1, 1), (2, 4), (3, 4), (5, 8), (6, 8), (8, 8)])
-def test_conv_channel_padding_keeps_values_and_gradients(c, padded):
-    """On CPU the input channels are zero-padded to a multiple of 4 (YNNPACK's convolution is up
-    to 4.5x faster then); values and the gradients of input, kernel and bias are the plain ones."""
-    from models import _layers
+def test_conv_channel_padding_appends_zero_channels(c, padded):
+    """YNNPACK's convolution is up to 4.5x faster with a multiple of 4 input channels."""
+    from models import _cpu
 
     rng = np.random.default_rng(c)
+    x = jnp.asarray(rng.standard_normal((3, 7, 6, c)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal((3, 3, c, 5)), jnp.float32)
+    xp, kp = _cpu.pad_channels(x, kernel)
+    assert xp.shape == (3, 7, 6, padded) and kp.shape == (3, 3, padded, 5)
+    np.testing.assert_array_equal(np.asarray(xp[..., :c]), np.asarray(x))
+    np.testing.assert_array_equal(np.asarray(kp[:, :, :c]), np.asarray(kernel))
+    np.testing.assert_array_equal(np.asarray(xp[..., c:]), 0)
+    np.testing.assert_array_equal(np.asarray(kp[:, :, c:]), 0)
+
+
+def _conv_pair(c, seed):
+    """A plain Conv2d and a cpu_impl="ynnpack" one with the same float64 parameters (call inside
+    enable_x64), and a float64 input batch."""
+    rng = np.random.default_rng(seed)
+    plain = models.Conv2d(c, 5, 3, padding=1, rngs=nnx.Rngs(0))
+    ynn = models.Conv2d(c, 5, 3, padding=1, cpu_impl="ynnpack", rngs=nnx.Rngs(0))
+    for layer in (plain, ynn):
+        layer.kernel = nnx.Param(jnp.asarray(rng.standard_normal((3, 3, c, 5))))
+        layer.bias = nnx.Param(jnp.asarray(rng.standard_normal(5)))
+        rng = np.random.default_rng(seed)  # the same draws for both
+    return plain, ynn, jnp.asarray(np.random.default_rng(seed + 1).standard_normal((7, 6, 5, c)))
+
+
+@pytest.mark.parametrize("c", [1, 3, 8])
+def test_ynnpack_layer_equals_plain_layer_in_values_and_gradients(c):
+    """Conv2d(cpu_impl="ynnpack") against the plain Conv2d in float64: values, the gradients of
+    input, kernel and bias, forward mode, under jit, and under vmap (of the value and of grad)."""
     with jax.enable_x64(True):
-        x = jnp.asarray(rng.standard_normal((3, 7, 6, c)))
-        kernel = jnp.asarray(rng.standard_normal((3, 3, c, 5)))
-        bias = jnp.asarray(rng.standard_normal(5))
-        xp, kp = _layers._pad_channels(x, kernel)
-        assert xp.shape == (3, 7, 6, padded) and kp.shape == (3, 3, padded, 5)
-        np.testing.assert_array_equal(np.asarray(xp[..., c:]), 0)
-        np.testing.assert_array_equal(np.asarray(kp[:, :, c:]), 0)
+        plain, ynn, x = _conv_pair(c, seed=c)
 
-        def ours(x, k, b):
-            return jnp.sum(jnp.sin(_layers._conv2d(x, k, b, 1)))
+        def loss(layer, x):
+            return jnp.sum(jnp.sin(layer(x)))
 
-        def plain(x, k, b):
-            return jnp.sum(jnp.sin(_lax_conv(x, k, 1) + b))
+        def close(a, b):
+            for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+                assert u.shape == v.shape and u.dtype == v.dtype == jnp.float64
+                np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-12, atol=1e-12)
 
-        np.testing.assert_allclose(np.asarray(_layers._conv2d(x, kernel, bias, 1)),
-                                   np.asarray(_lax_conv(x, kernel, 1) + bias), rtol=1e-13, atol=1e-13)
-        got, want = jax.grad(ours, (0, 1, 2))(x, kernel, bias), jax.grad(plain, (0, 1, 2))(x, kernel, bias)
-        for a, b in zip(got, want):
-            assert a.shape == b.shape
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
+        close(ynn(x), plain(x))
+        close(jax.jit(lambda m, x: m(x))(ynn, x), plain(x))
+        close(nnx.grad(loss, argnums=(0, 1))(ynn, x), nnx.grad(loss, argnums=(0, 1))(plain, x))
+        close(nnx.jit(nnx.grad(loss, argnums=(0, 1)))(ynn, x), nnx.grad(loss, argnums=(0, 1))(plain, x))
+        t = jnp.cos(x)
+        close(jax.jvp(ynn, (x,), (t,)), jax.jvp(plain, (x,), (t,)))
+        xs = jnp.stack([x, 2 * x, -x])  # vmap over batches of images
+        close(jax.vmap(ynn)(xs), jax.vmap(plain)(xs))
+        grad_x = jax.vmap(jax.grad(lambda x, m: loss(m, x)), in_axes=(0, None))
+        close(grad_x(xs, ynn), grad_x(xs, plain))
 
 
-def test_models_jit_compiles_xla_convolutions_and_traces_plain_layers():
-    """models.jit on CPU: the compile option moves convolutions off YNNPACK (dots stay on it),
-    the layers are traced plain (no channel padding, no kernel-gradient chunks), and the
-    results are jax.jit's."""
-    from models import _layers
+def test_ynnpack_network_equals_plain_network_float64():
+    with jax.enable_x64(True):
+        nets = [models.Tudui(cpu_impl=impl, rngs=nnx.Rngs(0)) for impl in ("xla", "ynnpack")]
+        for net in nets:
+            nnx.update(net, jax.tree.map(lambda p: p.astype(jnp.float64), nnx.state(net, nnx.Param)))
+        x, y = _images(5).astype(jnp.float64), jnp.arange(5)
 
+        def loss(model, x, y):
+            return losses_jax.cross_entropy(model(x), y)
+
+        (l1, g1), (l2, g2) = (nnx.jit(nnx.value_and_grad(loss))(net, x, y) for net in nets)
+        np.testing.assert_allclose(float(l1), float(l2), rtol=1e-12)
+        for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-12)
+
+
+def test_ynnpack_impl_is_lowered_only_for_cpu():
+    """jax.lax.platform_dependent keeps the padded, chunked convolution in programs lowered for
+    CPU; lowered for GPU, the same layer is the plain convolution (checked without a GPU)."""
+    x = _images(4)
+
+    def hlo(impl, platform):
+        model = models.Tudui(cpu_impl=impl, rngs=nnx.Rngs(0))
+        grad = jax.jit(lambda m, x: jax.grad(lambda m: jnp.sum(m(x)))(m))
+        return grad.trace(model, x).lower(lowering_platforms=(platform,)).as_text()
+
+    convs = {(impl, platform): hlo(impl, platform).count("stablehlo.convolution")
+             for impl in ("xla", "ynnpack") for platform in ("cpu", "cuda")}
+    # 3 layers: forward, input gradient (not for the first layer), kernel gradient
+    assert convs[("xla", "cpu")] == convs[("xla", "cuda")] == convs[("ynnpack", "cuda")] == 8
+    assert convs[("ynnpack", "cpu")] == 3 + 2 + 3 * 2  # kernel gradients over 2 chunks of 2 images
+    assert "stablehlo.pad" in hlo("ynnpack", "cpu")  # 3 -> 4 input channels of the first layer
+    assert "stablehlo.pad" not in hlo("ynnpack", "cuda")
+
+
+@pytest.mark.parametrize("make", [lambda impl: models.Tudui(cpu_impl=impl, rngs=nnx.Rngs(0)),
+                                  lambda impl: models.LeNet(cpu_impl=impl, rngs=nnx.Rngs(0)),
+                                  lambda impl: models.Conv2d(3, 4, 3, cpu_impl=impl, rngs=nnx.Rngs(0))],
+                         ids=["Tudui", "LeNet", "Conv2d"])
+def test_unknown_cpu_impl_is_a_value_error(make):
+    with pytest.raises(ValueError, match=r"'cpu_impl' must be one of \('xla', 'ynnpack'\), got 'eigen'"):
+        make("eigen")
+    for impl in ("xla", "ynnpack"):
+        layer = make(impl)
+        assert getattr(layer, "conv1", layer).cpu_impl == impl
+
+
+# ------------------------------------------------------------------------------ models.jit
+
+
+def _conv_and_dot(x, k, w):
+    return _lax_conv(x, k, 2), x.reshape(-1, 3) @ w
+
+
+_CONV_AND_DOT_ARGS = (jnp.ones((2, 16, 16, 3)), jnp.ones((5, 5, 3, 32)), jnp.ones((3, 4)))
+
+
+def _ynn_fusions(jitted) -> int:
+    """How many ops of the compiled program run as YNNPACK fusions."""
+    return jitted.lower(*_CONV_AND_DOT_ARGS).compile().as_text().count("__ynn_fusion")
+
+
+def test_models_jit_is_jax_jit_with_convolutions_off_ynnpack():
+    """models.jit returns JAX's jitted function; on CPU its compile option moves convolutions off
+    YNNPACK (dots stay on it), and the results are jax.jit's."""
     if jax.default_backend() != "cpu":
         pytest.skip("models.jit's compile option is for XLA's CPU backend")
-    options = _layers._cpu_compiler_options()
-    assert options == _layers._CPU_COMPILER_OPTIONS  # this jaxlib knows the option
+    from models import _cpu
 
-    def conv_and_dot(x, k, w):
-        return _layers._conv(x, k, 2), x.reshape(-1, 3) @ w
-
-    args = (jnp.ones((2, 16, 16, 3)), jnp.ones((5, 5, 3, 32)), jnp.ones((3, 4)))
-    default = jax.jit(conv_and_dot).lower(*args).compile().as_text()
-    ours = jax.jit(conv_and_dot, compiler_options=options).lower(*args).compile().as_text()
-    assert default.count("__ynn_fusion") == 2  # the convolution and the dot
-    assert ours.count("__ynn_fusion") == 1 and " convolution(" in ours
-
-    seen = []
+    assert _cpu.compiler_options() == _cpu._YNN_FUSION_OPTIONS  # this jaxlib knows the option
+    ours = models.jit(_conv_and_dot)
+    assert type(ours) is type(jax.jit(_conv_and_dot))
+    assert _ynn_fusions(jax.jit(_conv_and_dot)) == 2  # the convolution and the dot
+    compiled = ours.lower(*_CONV_AND_DOT_ARGS).compile().as_text()
+    assert compiled.count("__ynn_fusion") == 1 and " convolution(" in compiled
+    assert ours.trace(*_CONV_AND_DOT_ARGS).jaxpr is not None
+    assert [s.shape for s in ours.eval_shape(*_CONV_AND_DOT_ARGS)] == [(2, 16, 16, 32), (512, 4)]
+    # options you pass are merged over ours: here they also take dots off YNNPACK
+    assert _ynn_fusions(models.jit(_conv_and_dot, compiler_options={"xla_cpu_experimental_ynn_fusion_type": ""})) == 0
 
     def loss(model, x, y):
-        seen.append(_layers._XLA_CONVOLUTIONS.get())
         return losses_jax.cross_entropy(model(x), y)
 
     model, x, y = models.Tudui(rngs=nnx.Rngs(0)), _images(6), jnp.arange(6) % 10
     l1, g1 = models.jit(nnx.value_and_grad(loss))(model, x, y)
-    l2, g2 = nnx.jit(nnx.value_and_grad(loss))(model, x, y)
-    assert seen == [True, False] and _layers._XLA_CONVOLUTIONS.get() is False
+    l2, g2 = jax.jit(nnx.value_and_grad(loss))(model, x, y)
     np.testing.assert_allclose(float(l1), float(l2), rtol=1e-6)
-    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
-    # inside another trace it is a plain nested jit (compile options only apply at the top)
-    np.testing.assert_allclose(np.asarray(jax.jit(lambda m: models.jit(lambda m: m(x))(m))(model)),
-                               np.asarray(nnx.jit(lambda m: m(x))(model)), rtol=1e-6, atol=1e-6)
-
-    def conv_jaxpr():  # a new function each time: jax caches traces per function
-        return str(jax.make_jaxpr(lambda x, k: _layers._conv2d(x, k, jnp.zeros(32), 2))(*args[:2]))
-
-    assert " pad[" in conv_jaxpr()  # 3 channels padded to 4 for YNNPACK
-    token = _layers._XLA_CONVOLUTIONS.set(True)
-    try:
-        assert " pad[" not in conv_jaxpr()  # models.jit's plain layers
-    finally:
-        _layers._XLA_CONVOLUTIONS.reset(token)
+    # vmap and jvp around it keep it a top-level jit; JAX refuses compile options on a jit traced
+    # inside another jit or under grad (the README and models.jit's docstring say so)
+    forward = models.jit(lambda m, x: m(x))
+    np.testing.assert_allclose(np.asarray(jax.vmap(forward, in_axes=(None, 0))(model, x[None])[0]),
+                               np.asarray(jax.jit(lambda m, x: m(x))(model, x)), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="compiler_options.*top-level"):
+        jax.jit(lambda m: forward(m, x))(model)
+    with pytest.raises(ValueError, match="compiler_options.*top-level"):
+        jax.grad(lambda m: forward(m, x).sum())(model)
 
 
-def test_models_jit_passes_jit_arguments_and_falls_back_without_the_option(monkeypatch):
-    from models import _layers
-
+def test_models_jit_passes_jit_arguments():
     f = models.jit(lambda a, n: a * n, static_argnums=1, compiler_options={"xla_cpu_enable_fast_math": False})
     np.testing.assert_array_equal(np.asarray(f(jnp.arange(3.0), 2)), [0.0, 2.0, 4.0])
-    monkeypatch.setattr(_layers, "_CPU_COMPILER_OPTIONS", {"xla_cpu_no_such_option": "x"})
-    _layers._cpu_compiler_options.cache_clear()
+    g = models.jit(lambda a: a + 1, donate_argnums=0)
+    np.testing.assert_array_equal(np.asarray(g(jnp.zeros(2))), [1.0, 1.0])
+
+
+def test_models_jit_is_plain_jax_jit_without_the_option_or_off_cpu(monkeypatch):
+    if jax.default_backend() != "cpu":
+        pytest.skip("compiles for XLA's CPU backend")
+    from models import _cpu
+
+    monkeypatch.setattr(_cpu, "_YNN_FUSION_OPTIONS", {"xla_cpu_no_such_option": "x"})
+    _cpu.compiler_options.cache_clear()
     try:
-        assert _layers._cpu_compiler_options() == {}
-        g = models.jit(lambda a: a + 1)
-        assert hasattr(g, "lower")  # plain jax.jit
-        np.testing.assert_array_equal(np.asarray(g(jnp.zeros(2))), [1.0, 1.0])
+        assert _cpu.compiler_options() == {}
+        assert _ynn_fusions(models.jit(_conv_and_dot)) == 2  # default options: conv and dot on YNNPACK
     finally:
-        _layers._cpu_compiler_options.cache_clear()
+        _cpu.compiler_options.cache_clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")  # not CPU when models.jit is called
+    assert _ynn_fusions(models.jit(_conv_and_dot)) == 2
 
 
 # ------------------------------------------------------------------------------ input errors
