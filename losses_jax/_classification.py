@@ -19,6 +19,8 @@ import numpy as np
 from ._checks import as_array, check_floating, check_integer, compute_dtype, concrete_numpy
 from ._reduction import resolve_reduction
 
+_SymbolicZero = jax.custom_derivatives.SymbolicZero
+
 
 def _class_axis(input) -> int:
     return 0 if input.ndim == 1 else 1
@@ -100,7 +102,7 @@ def _class_shape(ndim: int, axis: int, n: int) -> list[int]:
     return shape
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def _softmax_cross_entropy_parts(x, target, weight, axis, smoothing):
     """Per position: ``nll = -log_softmax(x)[target]`` and, when ``smoothing``,
     ``smooth = sum_c w_c * -log_softmax(x)_c`` (``w`` = 1 when ``weight`` is None).
@@ -108,14 +110,17 @@ def _softmax_cross_entropy_parts(x, target, weight, axis, smoothing):
     log_softmax is computed as torch computes it: shifted by the row max first, so large logits
     keep every digit (``logsumexp(x) - x_t`` loses them: float32's spacing at 1e4 is 1e-3).
 
-    The custom VJP exists for speed: the gradient ``g_nll (p - onehot) + g_smooth (sum(w) p - w)``
-    with ``p = softmax(x)`` is written in one fused pass over the logits, where autodiff would
-    scatter the picked logit's gradient into a separate N x C buffer and add them.
+    The custom JVP states the derivative with ``p = softmax(x)``,
+    ``d nll = sum_c (p_c - onehot_c) dx_c`` (and the smoothing part likewise), linearly in the
+    tangents: reverse mode is its transpose, the fused ``g (p - onehot)`` over the logits, where
+    autodiff of the gather would scatter the picked logit's gradient into a separate buffer.
+    Being a JVP, forward mode (``jvp``, ``jacfwd``, ``hessian``) works too.
     """
-    return _softmax_cross_entropy_fwd(x, target, weight, axis, smoothing)[0]
+    return _softmax_cross_entropy_terms(x, target, weight, axis, smoothing)[:2]
 
 
-def _softmax_cross_entropy_fwd(x, target, weight, axis, smoothing):
+def _softmax_cross_entropy_terms(x, target, weight, axis, smoothing):
+    """``(nll, smooth, m, lse)``: the parts, the row max and ``log(sum(exp(x - m)))``."""
     # Every use of the shifted logits is written out inside its own reduction (and the picked
     # logit is shifted after the gather), so XLA fuses the shift into each pass instead of
     # materialising an N x C copy of the shifted logits.
@@ -133,37 +138,43 @@ def _softmax_cross_entropy_fwd(x, target, weight, axis, smoothing):
         else:
             w = weight.reshape(_class_shape(x.ndim, axis, x.shape[axis]))
             smooth = jnp.sum(weight) * lse + jnp.sum(w * (m - x), axis=axis)
-    return (nll, smooth), (x, m, lse, target, weight)
+    return nll, smooth, m, lse
 
 
-def _softmax_cross_entropy_bwd(axis, smoothing, residuals, cotangents):
-    x, m, lse, target, weight = residuals
-    g_nll, g_smooth = cotangents
-    # A barrier makes this row max a value of its own: otherwise XLA CSEs its broadcast with the
-    # forward's, and the shared N x C broadcast is materialised for the forward's exp-sum.
-    m = jax.lax.optimization_barrier(m)
-    p = jnp.exp((x - m) - jnp.expand_dims(lse, axis))
+def _softmax_cross_entropy_jvp(axis, smoothing, primals, tangents):
+    x, target, weight = primals
+    tx, _, tw = tangents
+    nll, smooth, m, lse = _softmax_cross_entropy_terms(x, target, weight, axis, smoothing)
+    lse = jnp.expand_dims(lse, axis)
+    m, weight_b = jax.lax.optimization_barrier((m, weight))
+    p = jnp.exp((x - m) - lse)
     classes = jax.lax.broadcasted_iota(target.dtype, x.shape, axis)
     onehot = classes == jnp.expand_dims(target, axis)
-    grad = jnp.expand_dims(g_nll, axis) * (p - onehot.astype(x.dtype))
-    grad_weight = None
-    if smoothing:
-        n = x.shape[axis]
-        if weight is None:
-            w, w_sum = jnp.ones((), x.dtype), n
-        else:
-            w, w_sum = weight.reshape(_class_shape(x.ndim, axis, n)), jnp.sum(weight)
-        grad = grad + jnp.expand_dims(g_smooth, axis) * (w_sum * p - w)
-        if weight is not None:
-            neg_logp = jnp.expand_dims(lse, axis) - (x - m)
-            reduce_axes = tuple(a for a in range(x.ndim) if a != axis)
-            grad_weight = jnp.sum(jnp.expand_dims(g_smooth, axis) * neg_logp, axis=reduce_axes)
-    elif weight is not None:
-        grad_weight = jnp.zeros_like(weight)
-    return grad, None, grad_weight
+    t_nll = jnp.zeros_like(nll)
+    t_smooth = None if smooth is None else jnp.zeros_like(smooth)
+    if not isinstance(tx, _SymbolicZero):
+        # Both parts are written through one ``sum_c p_c dx_c``, and the picked logit through a
+        # select rather than a gather: the transpose is then a single elementwise expression,
+        # ``p (g_nll + sum(w) g_smooth) - onehot g_nll - w g_smooth``, with no scatter and no
+        # second N x C term.
+        p_dx = jnp.sum(p * tx, axis=axis)
+        t_nll = p_dx - jnp.sum(jnp.where(onehot, tx, 0), axis=axis)
+        if smoothing:
+            n = x.shape[axis]
+            if weight is None:
+                t_smooth = n * p_dx - jnp.sum(tx, axis=axis)
+            else:
+                w = weight_b.reshape(_class_shape(x.ndim, axis, n))
+                t_smooth = jnp.sum(weight_b) * p_dx - jnp.sum(w * tx, axis=axis)
+    if smoothing and weight is not None and not isinstance(tw, _SymbolicZero):
+        # d/dw_c of sum_c w_c (-log p_c) is -log p_c
+        neg_logp = lse - (x - m)
+        w_shape = _class_shape(x.ndim, axis, x.shape[axis])
+        t_smooth = t_smooth + jnp.sum(tw.reshape(w_shape) * neg_logp, axis=axis)
+    return (nll, smooth), (t_nll, t_smooth)
 
 
-_softmax_cross_entropy_parts.defvjp(_softmax_cross_entropy_fwd, _softmax_cross_entropy_bwd)
+_softmax_cross_entropy_parts.defjvp(_softmax_cross_entropy_jvp, symbolic_zeros=True)
 
 
 def _index_target_loss(

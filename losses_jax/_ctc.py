@@ -174,11 +174,27 @@ def _padded_targets(targets, targets_np, tl, tl_np, batch: int, n_classes: int):
 # the recursions
 
 
+@jax.custom_jvp
 def _lse3(a, b, c):
     """``log(exp a + exp b + exp c)`` written as torch's kernel writes it (max shift, 0 if -inf)."""
     m = jnp.maximum(jnp.maximum(a, b), c)
     m = jnp.where(m == -jnp.inf, 0, m)
     return jnp.log(jnp.exp(a - m) + jnp.exp(b - m) + jnp.exp(c - m)) + m
+
+
+@_lse3.defjvp
+def _lse3_jvp(primals, tangents):
+    # The softmax-weighted tangent, with every ``-inf`` (unreachable) state weighing exactly 0:
+    # autodiff of the formula gives ``0 / 0`` where all three are ``-inf``, which would turn the
+    # forward-mode derivative of the gradient (``jvp`` of ``grad``, ``hessian``) into NaN.
+    out = _lse3(*primals)
+    finite_out = jnp.isfinite(out)
+    shift = jnp.where(finite_out, out, 0)
+    tangent = jnp.zeros_like(out)
+    for x, dx in zip(primals, tangents):
+        w = jnp.exp(x - shift)
+        tangent = tangent + jnp.where(w > 0, w * dx, 0)
+    return out, jnp.where(finite_out, tangent, 0)
 
 
 def _shift(x, k: int):
@@ -256,6 +272,10 @@ def _beta(emit, il, tl, states, skip):
     return betas
 
 
+# A custom_vjp because torch's CTC gradient is not the derivative of the loss: torch returns
+# ``exp(lp) - occupancy`` (the gradient for the activations before a log_softmax), with its own
+# NaN / zero conventions. A VJP has no forward mode, so jvp / jacfwd of ctc_loss are unavailable;
+# reverse-over-reverse and forward-over-reverse (hessian, jvp of grad) differentiate this rule.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
 def _ctc_nll(lp, labels, il, tl, valid, blank, zero_infinity):
     return _ctc_nll_fwd(lp, labels, il, tl, valid, blank, zero_infinity)[0]
@@ -350,6 +370,11 @@ def ctc_loss(
     partial derivative plus :math:`y_{t,n,c}`, a term that cancels when ``log_probs`` is a
     ``log_softmax`` output. 0 for time steps beyond ``input_lengths``; NaN for a sequence whose
     loss is ``inf`` (unless ``zero_infinity``) and where ``log_probs`` is ``-inf``, as torch.
+
+    Transformations: ``jit``, ``vmap``, ``grad`` and second derivatives of torch's gradient
+    (``hessian``, ``jacrev``/``jvp`` of ``grad``) work. Forward mode of the loss itself (``jvp``,
+    ``jacfwd``) raises ``TypeError``: torch's gradient is not the loss's derivative, so it is a
+    ``jax.custom_vjp`` rule, and JAX has no forward mode for those.
 
     Precision: float32 and float64 as given. torch's CPU kernel has no half-precision CTC
     (``NotImplementedError``); here ``float16`` / ``bfloat16`` are computed in float32 and the

@@ -349,22 +349,23 @@ def _multilabel_hinge_pass(x, others, ts, listed):
     return jax.lax.fori_loop(0, steps, body, (jnp.zeros((n,), x.dtype), jnp.zeros_like(x)))
 
 
-@jax.custom_vjp
+@jax.custom_jvp
 def _multilabel_hinge_sums(x, others, ts, listed):
+    """Per row ``sum_j sum_c [z > 0] z`` (see :func:`_multilabel_hinge_pass`), with the derivative
+    that loop collects: torch's kernel counts a term only where ``z > 0``, and the counts are
+    known only after the loop. The rule is linear in ``x``'s tangent, so forward and reverse mode
+    both work."""
     return _multilabel_hinge_pass(x, others, ts, listed)[0]
 
 
-def _multilabel_hinge_fwd(x, others, ts, listed):
-    return _multilabel_hinge_pass(x, others, ts, listed)
-
-
-def _multilabel_hinge_bwd(grad, g):
-    # ``others`` is ``x`` with targets and NaNs masked; ``grad`` already holds the derivative
-    # through both of ``x``'s roles, so ``others`` gets none.
-    return g[:, None] * grad, None, None, None
-
-
-_multilabel_hinge_sums.defvjp(_multilabel_hinge_fwd, _multilabel_hinge_bwd)
+@_multilabel_hinge_sums.defjvp
+def _multilabel_hinge_sums_jvp(primals, tangents):
+    x, others, ts, listed = primals
+    tx = tangents[0]
+    # ``others`` is ``x`` with targets and NaNs masked; the counts already hold the derivative
+    # through both of ``x``'s roles, so ``others``' tangent is not used.
+    total, counts = _multilabel_hinge_pass(x, others, ts, listed)
+    return total, jnp.sum(counts * tx, axis=1)
 
 
 @jax.jit
@@ -403,7 +404,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     of ``O(N C)`` each, where ``J`` is the largest number of listed targets in any row (not
     ``C``), so memory stays ``O(N C)``. Every hinge term is formed as torch forms it,
     ``(1 - x_j) + x_c``; the per-element counts of the counted terms, collected in the same
-    loop, are the gradient (a custom VJP: reverse mode only, as for ``cross_entropy``).
+    loop, are the gradient (a custom JVP, linear in the tangent: forward and reverse mode).
     """
     fn = "multilabel_margin_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)

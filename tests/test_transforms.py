@@ -38,9 +38,8 @@ from jax.flatten_util import ravel_pytree
 import losses_jax as L
 
 TRANSFORMS = ("jit", "grad", "vmap", "jvp", "jacfwd", "hessian", "jvp_grad")
-FORWARD_MODE = frozenset({"jvp", "jacfwd", "hessian", "jvp_grad"})
 ALL = frozenset(TRANSFORMS)
-REVERSE_ONLY = ALL - FORWARD_MODE
+NO_FORWARD_MODE = ALL - {"jvp", "jacfwd"}  # custom VJPs: forward-over-reverse still works
 
 # Which transformations each public loss supports: the single source, mirrored by the README's
 # "Transformations" table (checked below). "(chunked)" is linear_cross_entropy with an options
@@ -98,38 +97,11 @@ _FULL = (
 )
 SUPPORT: dict[str, frozenset[str]] = {
     **{name: ALL for name in _FULL},
-    "linear_cross_entropy (chunked)": ALL - {"jvp", "jacfwd"},
-    "LinearCrossEntropyLoss (chunked)": ALL - {"jvp", "jacfwd"},
-    "ctc_loss": REVERSE_ONLY,
-    "CTCLoss": REVERSE_ONLY,
+    "linear_cross_entropy (chunked)": NO_FORWARD_MODE,
+    "LinearCrossEntropyLoss (chunked)": NO_FORWARD_MODE,
+    "ctc_loss": NO_FORWARD_MODE,
+    "CTCLoss": NO_FORWARD_MODE,
 }
-
-# Cases whose jvp and jacfwd do not work yet: their softmax cross-entropy and multi-label hinge
-# rules are custom VJPs (forward-over-reverse already works). SUPPORT above is the target; these
-# are strict xfails until the rules become custom JVPs: then make this set empty.
-_FORWARD_MODE_PENDING: frozenset[str] = frozenset(
-    {
-        "cross_entropy[index]",
-        "cross_entropy[weight,ignore_index,label_smoothing]",
-        "CrossEntropyLoss",
-        "linear_cross_entropy[reference]",
-        "LinearCrossEntropyLoss[reference]",
-        "multilabel_margin_loss",
-        "MultiLabelMarginLoss",
-    }
-)
-
-# Unsupported transformations that do not raise yet: hessian and jvp-of-grad of CTC differentiate
-# its custom VJP's backward pass and return NaN for some entries instead of refusing. Strict
-# xfails until ctc_loss raises there: then make this set empty.
-_SILENTLY_WRONG_PENDING: frozenset[str] = frozenset(
-    {
-        "ctc_loss-hessian",
-        "ctc_loss-jvp_grad",
-        "CTCLoss-hessian",
-        "CTCLoss-jvp_grad",
-    }
-)
 
 _NOT_LOSSES = {"LinearCrossEntropyOptions", "REDUCTIONS", "TORCH_VERSION"}
 
@@ -579,19 +551,7 @@ def _transformed(transform: str, pb: Problem) -> tuple[Callable, tuple]:
 def _params():
     for case in CASES.values():
         for transform in TRANSFORMS:
-            test_id = f"{case.id}-{transform}"
-            marks = ()
-            if case.id in _FORWARD_MODE_PENDING and transform in ("jvp", "jacfwd"):
-                marks = (
-                    pytest.mark.xfail(
-                        raises=TypeError,
-                        strict=True,
-                        reason="forward mode of a custom_vjp rule, pending its custom_jvp",
-                    ),
-                )
-            elif test_id in _SILENTLY_WRONG_PENDING:
-                marks = (pytest.mark.xfail(strict=True, reason="returns NaN entries instead of raising"),)
-            yield pytest.param(case.id, transform, id=test_id, marks=marks)
+            yield pytest.param(case.id, transform, id=f"{case.id}-{transform}")
 
 
 @pytest.mark.parametrize(("case_id", "transform"), list(_params()))
@@ -613,8 +573,6 @@ def test_cases_cover_every_public_loss():
     keys = {case.key for case in CASES.values()}
     assert keys == set(SUPPORT)
     assert {key.split(" ")[0] for key in keys} == public
-    assert _FORWARD_MODE_PENDING <= set(CASES)
-    assert _SILENTLY_WRONG_PENDING <= {f"{case_id}-{t}" for case_id in CASES for t in TRANSFORMS}
 
 
 TRANSFORM_HEADERS = {
