@@ -15,6 +15,7 @@ from flax import nnx
 
 import losses_jax
 import models
+from tests._jaxlib_features import requires_ynn_fusion
 
 NETS = [models.Tudui, models.LeNet]
 IDS = ["Tudui", "LeNet"]
@@ -219,6 +220,7 @@ def test_conv_channel_padding_keeps_values_and_gradients(c, padded):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
 
 
+@requires_ynn_fusion
 def test_models_jit_compiles_xla_convolutions_and_traces_plain_layers():
     """models.jit on CPU: the compile option moves convolutions off YNNPACK (dots stay on it),
     the layers are traced plain (no channel padding, no kernel-gradient chunks), and the
