@@ -28,7 +28,7 @@ MEMORY_BOUNDS_JAXLIB = (0, 10, 0)
 def _release(version: str) -> tuple[int, ...]:
     parts = []
     for part in version.split("."):
-        digits = part[:len(part) - len(part.lstrip("0123456789"))]  # "0rc1" -> "0"; "dev2025" -> ""
+        digits = part[: len(part) - len(part.lstrip("0123456789"))]  # "0rc1" -> "0"; "dev2025" -> ""
         if not digits:
             break
         parts.append(int(digits))
@@ -44,8 +44,11 @@ def jaxlib_version() -> tuple[int, ...]:
 
 
 def _compiled(**jit_kwargs):
-    return jax.jit(lambda a, b: (a @ b).sum(), **jit_kwargs).lower(
-        jax.ShapeDtypeStruct((8, 8), jnp.float32), jax.ShapeDtypeStruct((8, 8), jnp.float32)).compile()
+    return (
+        jax.jit(lambda a, b: (a @ b).sum(), **jit_kwargs)
+        .lower(jax.ShapeDtypeStruct((8, 8), jnp.float32), jax.ShapeDtypeStruct((8, 8), jnp.float32))
+        .compile()
+    )
 
 
 @functools.cache
@@ -98,14 +101,23 @@ def ynn_fusion_available() -> bool:
 requires_memory_bounds = pytest.mark.skipif(
     not memory_bounds_measured(),
     reason=f"buffer-size bounds are measured on jaxlib >= {'.'.join(map(str, MEMORY_BOUNDS_JAXLIB))} "
-    f"with memory_analysis; this is jaxlib {jaxlib.__version__}")
+    f"with memory_analysis; this is jaxlib {jaxlib.__version__}",
+)
 requires_ynn_fusion = pytest.mark.skipif(
     not ynn_fusion_available(),
     reason=f"reads compiled HLO for YNNPACK fusions steered by {YNN_FUSION_OPTION}, which jaxlib "
-    f"{jaxlib.__version__} on {jax.default_backend()} lacks")
+    f"{jaxlib.__version__} on {jax.default_backend()} lacks",
+)
 
 __all__ = [
-    "MEMORY_BOUNDS_JAXLIB", "YNN_FUSION_OPTION", "has_compile_option", "hlo_text_available", "jaxlib_version",
-    "memory_analysis_available", "memory_bounds_measured", "requires_memory_bounds", "requires_ynn_fusion",
+    "MEMORY_BOUNDS_JAXLIB",
+    "YNN_FUSION_OPTION",
+    "has_compile_option",
+    "hlo_text_available",
+    "jaxlib_version",
+    "memory_analysis_available",
+    "memory_bounds_measured",
+    "requires_memory_bounds",
+    "requires_ynn_fusion",
     "ynn_fusion_available",
 ]

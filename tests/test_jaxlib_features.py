@@ -29,8 +29,13 @@ def test_has_compile_option_accepts_known_and_rejects_unknown_options():
 
 
 def test_probes_are_cached():
-    for probe in (features.jaxlib_version, features.hlo_text_available, features.memory_analysis_available,
-                  features.memory_bounds_measured, features.ynn_fusion_available):
+    for probe in (
+        features.jaxlib_version,
+        features.hlo_text_available,
+        features.memory_analysis_available,
+        features.memory_bounds_measured,
+        features.ynn_fusion_available,
+    ):
         assert probe() == probe()
         assert probe.cache_info().hits >= 1
 
