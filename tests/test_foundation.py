@@ -13,6 +13,7 @@ import pytest
 
 import losses_jax as F
 from losses_jax._reduction import legacy_get_string, resolve_reduction
+from tests._jaxlib_features import requires_memory_bounds
 
 X = jnp.asarray(np.random.default_rng(0).normal(size=(6, 5)), jnp.float32)
 T = jnp.array([0, 4, 2, -100, 1, 3])
@@ -152,6 +153,7 @@ def test_vmap_per_example_cross_entropy_is_the_none_reduction():
     np.testing.assert_allclose(per_example, F.cross_entropy(X, t, reduction="none"), rtol=1e-6)
 
 
+@requires_memory_bounds
 @pytest.mark.parametrize("smoothing, weighted", [(0.0, False), (0.1, False), (0.1, True)])
 def test_cross_entropy_value_and_grad_keeps_no_n_by_c_temporary(smoothing, weighted):
     """The only N x C buffer of value+grad is the gradient itself (an output): XLA's temporaries
@@ -167,6 +169,7 @@ def test_cross_entropy_value_and_grad_keeps_no_n_by_c_temporary(smoothing, weigh
     assert memory.temp_size_in_bytes < n * c * 4 / 4, memory
 
 
+@requires_memory_bounds
 @pytest.mark.parametrize("name, kwargs", [("l1_loss", {}), ("mse_loss", {}), ("huber_loss", {"delta": 0.5}),
                                           ("smooth_l1_loss", {"beta": 0.5})])
 def test_regression_value_and_grad_keeps_no_full_size_temporary(name, kwargs):

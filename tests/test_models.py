@@ -15,6 +15,7 @@ from flax import nnx
 
 import losses_jax
 import models
+from tests._jaxlib_features import requires_ynn_fusion
 
 NETS = [models.Tudui, models.LeNet]
 IDS = ["Tudui", "LeNet"]
@@ -312,6 +313,7 @@ def _ynn_fusions(jitted) -> int:
     return jitted.lower(*_CONV_AND_DOT_ARGS).compile().as_text().count("__ynn_fusion")
 
 
+@requires_ynn_fusion
 def test_models_jit_is_jax_jit_with_convolutions_off_ynnpack():
     """models.jit returns JAX's jitted function; on CPU its compile option moves convolutions off
     YNNPACK (dots stay on it), and the results are jax.jit's."""
@@ -357,6 +359,7 @@ def test_models_jit_passes_jit_arguments():
     np.testing.assert_array_equal(np.asarray(g(jnp.zeros(2))), [1.0, 1.0])
 
 
+@requires_ynn_fusion
 def test_models_jit_is_plain_jax_jit_without_the_option_or_off_cpu(monkeypatch):
     if jax.default_backend() != "cpu":
         pytest.skip("compiles for XLA's CPU backend")
