@@ -151,7 +151,7 @@ def to_torch_state_dict(model, *, as_torch: bool = False) -> OrderedDict:
     _check_model(model, "to_torch_state_dict")
     flatten_name = _first_linear(model)
     out = OrderedDict()
-    for (name, index), (_, layer) in zip(model._torch_layers, model.layers()):
+    for (name, index), (_, layer) in zip(model._torch_layers, model.layers(), strict=True):
         kernel = np.asarray(layer.kernel[...])
         if isinstance(layer, Conv2d):
             weight = kernel.transpose(3, 2, 0, 1)  # HWIO -> OIHW

@@ -10,6 +10,7 @@ the three :func:`train.fit` uses; each works on its own in a hand-written loop.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -118,7 +119,7 @@ class TensorBoard(Callback):
     steps; per epoch ``train/loss``, ``train/images_per_sec``, ``train/learning_rate`` and, with
     evaluation, ``eval/loss`` and ``eval/accuracy``."""
 
-    def __init__(self, logdir: str | Path, learning_rate: float):
+    def __init__(self, logdir: str | os.PathLike, learning_rate: float):
         from tensorboardX import SummaryWriter
 
         self.writer = SummaryWriter(logdir=str(logdir))
@@ -158,8 +159,9 @@ _MISMATCH = re.compile(r"do not match|mismatch|not compatible|incompatible", re.
 
 def _error_detail(err: BaseException) -> str:
     """The innermost cause's first line, without the object reprs tensorstore puts in messages."""
-    while (err.__cause__ or err.__context__) is not None:
-        err = err.__cause__ or err.__context__
+    inner: BaseException | None = err
+    while inner is not None:
+        err, inner = inner, inner.__cause__ or inner.__context__
     text = str(err).split("See full TensorStore details", 1)[0]
     text = re.sub(r"<[^<>]* (object at 0x[0-9a-f]+|of [^<>]*)>", "", text)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
@@ -171,7 +173,7 @@ class Checkpoints(Callback):
     JSON ``meta``: the history and ``run``, the run's settings), the last :data:`KEEP_CHECKPOINTS`
     kept. :meth:`resume` reads the latest one back."""
 
-    def __init__(self, workdir: str | Path, run: dict | None = None):
+    def __init__(self, workdir: str | os.PathLike, run: dict | None = None):
         import orbax.checkpoint as ocp
 
         self.ocp = ocp

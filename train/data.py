@@ -133,8 +133,10 @@ def _download_cleanup(data_dir: Path, existed: bool, before: set[Path]) -> None:
             p.unlink(missing_ok=True)
 
 
-def _as_arrays(source, name: str) -> Split:
-    """Reads a tfds data source (random access) into two numpy arrays, 1000 records at a time."""
+def _as_arrays(builder, name: str) -> Split:
+    """Reads split ``name`` of a prepared tfds builder (random access) into two numpy arrays,
+    1000 records at a time."""
+    source = builder.as_data_source(split=name)  # pyright: ignore[reportCallIssue] (tfds' decorator hides it)
     n = len(source)
     images = np.empty((n, 32, 32, 3), np.uint8)
     labels = np.empty((n,), np.int32)
@@ -166,6 +168,13 @@ def _read_archive(path: Path) -> tuple[Split, Split]:
     return _parse_archive(path)
 
 
+def _member(tar: tarfile.TarFile, name: str) -> bytes:
+    member = tar.extractfile(name)  # KeyError when absent; None for a directory or link
+    if member is None:
+        raise DataUnavailableError(f"{tar.name}: {name} is not a regular file")
+    return member.read()
+
+
 def _parse_archive(path: Path) -> tuple[Split, Split]:
     files = {
         "train": [f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)],
@@ -174,9 +183,7 @@ def _parse_archive(path: Path) -> tuple[Split, Split]:
     out = {}
     with tarfile.open(path, "r:gz") as tar:
         for split, names in files.items():
-            raw = np.concatenate(
-                [np.frombuffer(tar.extractfile(n).read(), np.uint8) for n in names]
-            ).reshape(-1, 1 + 3072)
+            raw = np.concatenate([np.frombuffer(_member(tar, n), np.uint8) for n in names]).reshape(-1, 1 + 3072)
             images = raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
             out[split] = (np.ascontiguousarray(images), raw[:, 0].astype(np.int32))
     return out["train"], out["test"]
@@ -210,7 +217,7 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
     manual = manual_dir(data_dir)
     archive = manual / CIFAR10_ARCHIVE
     have_tf = importlib.util.find_spec("tensorflow") is not None
-    train = test = None
+    splits: tuple[Split, Split] | None = None  # (train, test)
     problem = f"not prepared in {data_dir}" + ("" if download else " and downloads are disabled")
     if data_dir.is_dir():
         try:
@@ -218,17 +225,16 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
                 builder = tfds.builder("cifar10", data_dir=str(data_dir))
                 prepared = builder.is_prepared()
             if prepared:
-                train = _as_arrays(builder.as_data_source(split="train"), "train")
-                test = _as_arrays(builder.as_data_source(split="test"), "test")
+                splits = _as_arrays(builder, "train"), _as_arrays(builder, "test")
         except Exception as err:  # a tfrecord-only copy without TensorFlow, ...
             problem = _first_line(err)
-    if train is None and not archive.exists():
+    if splits is None and not archive.exists():
         if not download:
             raise DataUnavailableError(_missing_message(data_dir, problem, given))
         offline = network_problem(CIFAR10_URL)
         if offline:
             raise DataUnavailableError(_missing_message(data_dir, offline, given))
-    if train is None and have_tf:
+    if splits is None and have_tf:
         existed, before = data_dir.exists(), set((data_dir / "downloads").glob("*.tmp.*"))
         try:
             with _quiet_absl():
@@ -237,12 +243,11 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
                     file_format="array_record",
                     download_config=tfds.download.DownloadConfig(manual_dir=str(manual)),
                 )
-            train = _as_arrays(builder.as_data_source(split="train"), "train")
-            test = _as_arrays(builder.as_data_source(split="test"), "test")
+            splits = _as_arrays(builder, "train"), _as_arrays(builder, "test")
         except Exception as err:
             _download_cleanup(data_dir, existed, before)
             raise DataUnavailableError(_missing_message(data_dir, _first_line(err), given)) from None
-    if train is None:
+    if splits is None:
         if not archive.exists():
             existed, before = data_dir.exists(), set((data_dir / "downloads").glob("*.tmp.*"))
             try:
@@ -252,14 +257,14 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
                 _download_cleanup(data_dir, existed, before)
                 reason = f"download failed: {_first_line(err)}"
                 raise DataUnavailableError(_missing_message(data_dir, reason, given)) from None
-        train, test = _read_archive(archive)
-    for split, (images, _) in (("train", train), ("test", test)):
+        splits = _read_archive(archive)
+    for split, (images, _) in zip(("train", "test"), splits, strict=True):
         if len(images) != _CIFAR10_SIZES[split]:
             raise DataUnavailableError(
                 f"CIFAR-10 {split} split in {data_dir} has {len(images)} images, "
                 f"expected {_CIFAR10_SIZES[split]}; delete {data_dir / 'cifar10'} and run again"
             )
-    return train, test
+    return splits
 
 
 @contextlib.contextmanager
@@ -285,8 +290,8 @@ def load_fake(num_examples: int = 512) -> tuple[Split, Split]:
 
     with tfds.testing.mock_data(num_examples=num_examples):
         builder = tfds.builder("cifar10", data_dir=os.devnull)
-        train = _as_arrays(builder.as_data_source(split="train"), "train")
-        test = _as_arrays(builder.as_data_source(split="test"), "test")
+        train = _as_arrays(builder, "train")
+        test = _as_arrays(builder, "test")
     return train, test
 
 

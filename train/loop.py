@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -132,7 +132,7 @@ def run_epoch(
             cb.on_chunk(epoch, epoch * nb + start + len(losses), losses, count)
         return float(np.sum(losses * sizes))
 
-    pending = None  # (losses of the group in flight, its first batch, its example count)
+    pending: tuple[Any, int, int] | None = None  # (the group in flight's losses, first batch, example count)
     for start in range(0, nb, steps_per_call):
         stop = min(start + steps_per_call, nb)
         if scan:
@@ -145,7 +145,8 @@ def run_epoch(
         if pending is not None:
             total += drain(*pending)  # overlaps with the group just dispatched
         pending = (losses, start, min(stop * batch_size, n) - start * batch_size)
-    total += drain(*pending)
+    if pending is not None:
+        total += drain(*pending)
     return state, total / n
 
 
