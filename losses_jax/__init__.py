@@ -14,7 +14,7 @@ Every function is pure and works under ``jax.jit``, ``jax.grad`` and ``jax.vmap`
 torch is certified against torch ``2.13.0`` (see ``TORCH_VERSION`` and ``python -m parity_tests``).
 """
 
-from ._classification import cross_entropy, nll_loss
+from ._classification import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
 from ._ctc import CTCLoss, ctc_loss
 from ._distance import CosineSimilarity, PairwiseDistance, cosine_similarity, pairwise_distance
 from ._linear import LinearCrossEntropyLoss, LinearCrossEntropyOptions, linear_cross_entropy
@@ -38,7 +38,6 @@ from ._margin import (
     triplet_margin_loss,
     triplet_margin_with_distance_loss,
 )
-from ._modules import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from ._probabilistic import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -52,8 +51,7 @@ from ._probabilistic import (
     poisson_nll_loss,
 )
 from ._reduction import REDUCTIONS
-from ._regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
-from ._regression_classes import HuberLoss, SmoothL1Loss
+from ._regression import HuberLoss, L1Loss, MSELoss, SmoothL1Loss, huber_loss, l1_loss, mse_loss, smooth_l1_loss
 
 __version__ = "0.1.0"
 

@@ -15,91 +15,24 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from ._checks import as_array, check_floating, check_integer, compute_dtype, concrete_numpy
-from ._reduction import resolve_reduction
-
-_SymbolicZero = jax.custom_derivatives.SymbolicZero
-
-
-def _class_axis(input) -> int:
-    return 0 if input.ndim == 1 else 1
-
-
-def _check_index_target(input, target, fn: str):
-    """Validate shapes and dtype of a class-index target; return it shaped as torch reads it."""
-    if input.ndim == 0:
-        raise ValueError(
-            f"{fn}: 'input' must have at least 1 dimension (the class dimension), got a scalar"
-        )
-    check_integer(
-        target,
-        "target",
-        fn,
-        hint=""
-        if fn == "nll_loss"
-        else (
-            f"; class-probability targets must have the input's shape {tuple(input.shape)}, "
-            f"got {tuple(target.shape)}"
-        ),
-    )
-    if input.ndim == 1:
-        if target.ndim == 1 and target.shape[0] == 1:
-            return target.reshape(())
-        if target.ndim == 0:
-            return target
-        raise ValueError(
-            f"{fn}: For 1D input, 1D target must have size 1, but got 'target' size: "
-            f"{tuple(target.shape)}"
-        )
-    if target.ndim == 0 or target.shape[0] != input.shape[0]:
-        got = "a scalar" if target.ndim == 0 else target.shape[0]
-        raise ValueError(
-            f"{fn}: Expected input batch_size ({input.shape[0]}) to match target batch_size ({got})."
-        )
-    expected = (input.shape[0],) + tuple(input.shape[2:])
-    if tuple(target.shape) != expected:
-        raise ValueError(
-            f"{fn}: Expected 'target' size {expected} for 'input' of shape {tuple(input.shape)}, "
-            f"got {tuple(target.shape)}"
-        )
-    return target
-
-
-def _check_weight(weight, n_classes: int, fn: str):
-    if weight is None:
-        return None
-    if weight.ndim != 1 or weight.shape[0] != n_classes:
-        raise ValueError(
-            f"{fn}: 'weight' tensor should be defined either for all {n_classes} classes or no "
-            f"classes but got weight tensor of shape: {tuple(weight.shape)}"
-        )
-    return weight
-
-
-def _check_label_smoothing(label_smoothing, fn: str):
-    if isinstance(label_smoothing, jax.core.Tracer):
-        return
-    if not 0.0 <= float(label_smoothing) <= 1.0:
-        raise ValueError(
-            f"{fn}: 'label_smoothing' must be between 0.0 and 1.0. Got: {label_smoothing}"
-        )
-
-
-def _check_targets_in_range(target, n_classes: int, ignore_index) -> None:
-    """torch's ``IndexError("Target k is out of bounds.")``, when the target values are concrete."""
-    t = concrete_numpy(target)
-    if t is None or t.size == 0:
-        return
-    bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
-    if bad.any():
-        raise IndexError(f"Target {t[bad].flat[0]} is out of bounds.")
-
-
-def _class_shape(ndim: int, axis: int, n: int) -> list[int]:
-    shape = [1] * ndim
-    shape[axis] = n
-    return shape
+from ._base import _WeightedLoss
+from ._reduction import Reduction, resolve_reduction, smoothed_parts, weighted_reduction
+from ._torch_semantics import (
+    SymbolicZero,
+    as_array,
+    check_class_weight,
+    check_floating,
+    check_index_target,
+    check_label_smoothing,
+    check_targets_in_range,
+    class_axis,
+    class_index_weights,
+    class_shape,
+    compute_dtype,
+)
+from ._xla_cpu import unshared
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
@@ -136,7 +69,7 @@ def _softmax_cross_entropy_terms(x, target, weight, axis, smoothing):
         if weight is None:
             smooth = x.shape[axis] * lse + jnp.sum(m - x, axis=axis)
         else:
-            w = weight.reshape(_class_shape(x.ndim, axis, x.shape[axis]))
+            w = weight.reshape(class_shape(x.ndim, axis, x.shape[axis]))
             smooth = jnp.sum(weight) * lse + jnp.sum(w * (m - x), axis=axis)
     return nll, smooth, m, lse
 
@@ -146,13 +79,14 @@ def _softmax_cross_entropy_jvp(axis, smoothing, primals, tangents):
     tx, _, tw = tangents
     nll, smooth, m, lse = _softmax_cross_entropy_terms(x, target, weight, axis, smoothing)
     lse = jnp.expand_dims(lse, axis)
-    m, weight_b = jax.lax.optimization_barrier((m, weight))
+    # Without sharing, XLA:CPU does not materialise the broadcast row max / weights (_xla_cpu).
+    m, weight_b = unshared(m, weight)
     p = jnp.exp((x - m) - lse)
     classes = jax.lax.broadcasted_iota(target.dtype, x.shape, axis)
     onehot = classes == jnp.expand_dims(target, axis)
     t_nll = jnp.zeros_like(nll)
     t_smooth = None if smooth is None else jnp.zeros_like(smooth)
-    if not isinstance(tx, _SymbolicZero):
+    if not isinstance(tx, SymbolicZero):
         # Both parts are written through one ``sum_c p_c dx_c``, and the picked logit through a
         # select rather than a gather: the transpose is then a single elementwise expression,
         # ``p (g_nll + sum(w) g_smooth) - onehot g_nll - w g_smooth``, with no scatter and no
@@ -164,22 +98,21 @@ def _softmax_cross_entropy_jvp(axis, smoothing, primals, tangents):
             if weight is None:
                 t_smooth = n * p_dx - jnp.sum(tx, axis=axis)
             else:
-                w = weight_b.reshape(_class_shape(x.ndim, axis, n))
+                w = weight_b.reshape(class_shape(x.ndim, axis, n))
                 t_smooth = jnp.sum(weight_b) * p_dx - jnp.sum(w * tx, axis=axis)
-    if smoothing and weight is not None and not isinstance(tw, _SymbolicZero):
+    if smoothing and weight is not None and not isinstance(tw, SymbolicZero):
         # d/dw_c of sum_c w_c (-log p_c) is -log p_c
         neg_logp = lse - (x - m)
-        w_shape = _class_shape(x.ndim, axis, x.shape[axis])
-        t_smooth = t_smooth + jnp.sum(tw.reshape(w_shape) * neg_logp, axis=axis)
+        w_shape = class_shape(x.ndim, axis, x.shape[axis])
+        t_weight = jnp.sum(tw.reshape(w_shape) * neg_logp, axis=axis)
+        t_smooth = t_weight if t_smooth is None else t_smooth + t_weight
     return (nll, smooth), (t_nll, t_smooth)
 
 
 _softmax_cross_entropy_parts.defjvp(_softmax_cross_entropy_jvp, symbolic_zeros=True)
 
 
-def _index_target_loss(
-    x, target, weight, ignore_index, reduction, label_smoothing, *, from_logits: bool
-):
+def _index_target_loss(x, target, weight, ignore_index, reduction, label_smoothing, *, from_logits: bool):
     """Per-position loss for class-index targets, then torch's weighted reduction.
 
     ``x`` holds logits (``from_logits``) or log-probabilities, class axis 1 (or 0 when 1-D).
@@ -187,17 +120,11 @@ def _index_target_loss(
     index outside ``[0, C)`` (only reachable under tracing) gets a NaN weight, so the loss and
     its gradient are NaN rather than a plausible number.
     """
-    axis = _class_axis(x)
+    axis = class_axis(x)
     n_classes = x.shape[axis]
-    valid = target != ignore_index
-    in_range = (target >= 0) & (target < n_classes)
-    safe_target = jnp.where(valid & in_range, target, 0)
-    if weight is None:
-        w_t = jnp.ones(target.shape, x.dtype)
-    else:
-        w_t = weight[safe_target]
-    w_t = jnp.where(valid & ~in_range, jnp.nan, jnp.where(valid, w_t, 0))
+    valid, safe_target, w_t = class_index_weights(target, n_classes, ignore_index, weight, x.dtype)
 
+    smooth = None
     smoothing = from_logits and not (isinstance(label_smoothing, (int, float)) and label_smoothing == 0)
     if from_logits:
         nll, smooth = _softmax_cross_entropy_parts(x, safe_target, weight, axis, smoothing)
@@ -212,47 +139,47 @@ def _index_target_loss(
     loss = jnp.where(valid, loss, 0)
     total_weight = jnp.sum(w_t)
     if not smoothing:
-        if reduction == "none":
-            return loss
-        return jnp.sum(loss) if reduction == "sum" else jnp.sum(loss) / total_weight
+        return weighted_reduction(loss, reduction, total_weight)
 
     # torch: (1 - eps) * nll + eps / C * smooth, smooth_n = sum_c w_c * (-log_softmax(x)_n,c),
     # 0 at ignored positions. Under 'mean' each part is divided by the total target weight on
     # its own, as torch does (so 0/0 + s/0 is NaN, not inf).
+    assert smooth is not None
     smooth = jnp.where(valid, smooth, 0)
-    if reduction == "none":
-        nll, smooth = loss, smooth
-    elif reduction == "sum":
-        nll, smooth = jnp.sum(loss), jnp.sum(smooth)
-    else:
-        nll, smooth = jnp.sum(loss) / total_weight, jnp.sum(smooth) / total_weight
-    return (1.0 - label_smoothing) * nll + (label_smoothing / n_classes) * smooth
+    nll = weighted_reduction(loss, reduction, total_weight)
+    smooth = weighted_reduction(smooth, reduction, total_weight)
+    return smoothed_parts(nll, smooth, label_smoothing, n_classes)
 
 
 def _checked_index_target_loss(fn, input, target, weight, ignore_index, reduction, label_smoothing):
     """Validate a class-index problem, then :func:`_index_target_loss` in the compute dtype."""
-    target = _check_index_target(input, target, fn)
-    n_classes = input.shape[_class_axis(input)]
-    weight = _check_weight(None if weight is None else as_array(weight, "weight", fn), n_classes, fn)
-    _check_targets_in_range(target, n_classes, ignore_index)
+    target = check_index_target(input, target, fn)
+    n_classes = input.shape[class_axis(input)]
+    weight = check_class_weight(None if weight is None else as_array(weight, "weight", fn), n_classes, fn)
+    check_targets_in_range(target, n_classes, ignore_index)
     work, out = compute_dtype(input.dtype)
     w = None if weight is None else weight.astype(work)
     loss = _index_target_loss(
-        input.astype(work), target, w, ignore_index, reduction, label_smoothing,
+        input.astype(work),
+        target,
+        w,
+        ignore_index,
+        reduction,
+        label_smoothing,
         from_logits=fn != "nll_loss",
     )
     return loss.astype(out)
 
 
 def nll_loss(
-    input,
-    target,
-    weight=None,
-    size_average=None,
-    ignore_index=-100,
-    reduce=None,
-    reduction="mean",
-):
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
     r"""Negative log-likelihood loss, as ``torch.nn.functional.nll_loss``.
 
     .. math::
@@ -283,15 +210,15 @@ def nll_loss(
 
 
 def cross_entropy(
-    input,
-    target,
-    weight=None,
-    size_average=None,
-    ignore_index=-100,
-    reduce=None,
-    reduction="mean",
-    label_smoothing=0.0,
-):
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+) -> jax.Array:
     r"""Cross-entropy between logits and a target, as ``torch.nn.functional.cross_entropy``.
 
     Equivalent to ``nll_loss(log_softmax(input, 1), target, ...)`` for class indices, plus torch's
@@ -333,7 +260,7 @@ def cross_entropy(
     input = as_array(input, "input", fn)
     target = as_array(target, "target", fn)
     check_floating(input, "input", fn)
-    _check_label_smoothing(label_smoothing, fn)
+    check_label_smoothing(label_smoothing, fn)
     if input.ndim >= 1 and target.shape == input.shape:
         if jnp.issubdtype(target.dtype, jnp.floating):
             return _prob_target_cross_entropy(input, target, weight, reduction, label_smoothing)
@@ -347,9 +274,9 @@ def cross_entropy(
 
 def _prob_target_cross_entropy(input, target, weight, reduction, label_smoothing):
     fn = "cross_entropy"
-    axis = _class_axis(input)
+    axis = class_axis(input)
     n_classes = input.shape[axis]
-    weight = _check_weight(None if weight is None else as_array(weight, "weight", fn), n_classes, fn)
+    weight = check_class_weight(None if weight is None else as_array(weight, "weight", fn), n_classes, fn)
     work, out = compute_dtype(input.dtype, target.dtype)
     logp = jax.nn.log_softmax(input.astype(work), axis=axis)
     t = target.astype(work)
@@ -360,13 +287,73 @@ def _prob_target_cross_entropy(input, target, weight, reduction, label_smoothing
         shape = [1] * input.ndim
         shape[axis] = n_classes
         prod = prod * weight.astype(work).reshape(shape)
-    if reduction == "none":
-        loss = -jnp.sum(prod, axis=axis)
-    elif reduction == "sum":
-        loss = -jnp.sum(prod)
-    else:
-        # torch divides by the number of positions (numel / C); an empty input gives 0 / 0 = NaN,
-        # torch's answer too.
-        positions = int(np.prod(input.shape[:axis] + input.shape[axis + 1 :]))
-        loss = -jnp.sum(prod) / positions
+    # 'mean' divides by the number of positions (numel / C), as torch; an empty input gives
+    # 0 / 0 = NaN, torch's answer too.
+    positions = int(np.prod(input.shape[:axis] + input.shape[axis + 1 :]))
+    loss = weighted_reduction(-jnp.sum(prod, axis=axis), reduction, positions)
     return loss.astype(out)
+
+
+# -- classes -----------------------------------------------------------------------------------
+
+
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood loss; see :func:`losses_jax.nll_loss`.
+
+    ``NLLLoss(weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean')``.
+    Shapes: input ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)`` log-probabilities; target
+    ``()``, ``(N)`` or ``(N, d1, ..., dK)`` class indices; output scalar or the target's shape.
+    """
+
+    _defaults = {"reduction": "mean", "ignore_index": -100}
+
+    def __init__(
+        self,
+        weight: ArrayLike | None = None,
+        size_average: bool | None = None,
+        ignore_index: int = -100,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Cross-entropy from logits; see :func:`losses_jax.cross_entropy`.
+
+    ``CrossEntropyLoss(weight=None, size_average=None, ignore_index=-100, reduce=None,
+    reduction='mean', label_smoothing=0.0)``.
+    Shapes: input ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)`` logits; target class indices
+    ``()``, ``(N)`` or ``(N, d1, ..., dK)``, or class probabilities of the input's shape; output
+    scalar, or the input's shape without the class axis for ``'none'``.
+    """
+
+    _defaults = {"reduction": "mean", "ignore_index": -100, "label_smoothing": 0.0}
+
+    def __init__(
+        self,
+        weight: ArrayLike | None = None,
+        size_average: bool | None = None,
+        ignore_index: int = -100,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        check_label_smoothing(label_smoothing, "CrossEntropyLoss")
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return cross_entropy(
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )

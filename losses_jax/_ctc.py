@@ -35,14 +35,16 @@ results agree with torch far inside rtol 1e-7.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from ._checks import as_array, check_floating, compute_dtype
-from ._modules import _Loss
-from ._reduction import resolve_reduction
+from ._base import _Loss
+from ._reduction import Reduction, apply_reduction, mean_per_length, resolve_reduction
+from ._torch_semantics import as_array, check_floating, compute_dtype, concrete_numpy, is_tracer, static_int
 
 _FN = "ctc_loss"
 
@@ -60,7 +62,7 @@ def _lengths(x, name: str, batch: int):
             f"{_FN}: argument '{name}' must be an array, list or tuple of integers, got "
             f"{type(x).__name__} (torch rejects a plain number too; use a 0-d array)"
         )
-    x_np = _concrete(x)
+    x_np = concrete_numpy(x)
     if isinstance(x, (list, tuple)):
         if any(not isinstance(v, (int, np.integer)) or isinstance(v, bool) for v in x):
             raise TypeError(f"{_FN}: argument '{name}' must hold integers, got {x!r}")
@@ -71,30 +73,8 @@ def _lengths(x, name: str, batch: int):
     if not jnp.issubdtype(x.dtype, jnp.integer):
         raise TypeError(f"{_FN}: argument '{name}' must be integral, got dtype {x.dtype}")
     if x.size != batch:
-        raise ValueError(
-            f"{_FN}: '{name}' must be of size batch_size ({batch}), got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"{_FN}: '{name}' must be of size batch_size ({batch}), got shape {tuple(x.shape)}")
     return x.reshape(batch), (None if x_np is None else x_np.reshape(batch).astype(np.int64))
-
-
-def _static_int(v, name: str) -> int:
-    if isinstance(v, jax.core.Tracer):
-        raise TypeError(f"{_FN}: argument '{name}' must be a Python int (it is static), got a tracer")
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        if isinstance(v, (np.ndarray, jax.Array)) and v.ndim == 0 and jnp.issubdtype(v.dtype, jnp.integer):
-            return int(v)
-        raise TypeError(f"{_FN}: argument '{name}' must be an int, got {type(v).__name__}")
-    return int(v)
-
-
-def _concrete(x):
-    """The values of a raw argument as numpy, or ``None`` for a tracer."""
-    if isinstance(x, jax.core.Tracer):
-        return None
-    try:
-        return np.asarray(x)
-    except Exception:  # e.g. a list holding tracers
-        return None
 
 
 def _padded_targets(targets, targets_np, tl, tl_np, batch: int, n_classes: int):
@@ -115,8 +95,7 @@ def _padded_targets(targets, targets_np, tl, tl_np, batch: int, n_classes: int):
         if tl_np is not None:
             if (tl_np < 0).any():
                 raise ValueError(
-                    f"{_FN}: Expected 'target_lengths' to have value at least 0, but got value "
-                    f"{tl_np[tl_np < 0][0]}"
+                    f"{_FN}: Expected 'target_lengths' to have value at least 0, but got value {tl_np[tl_np < 0][0]}"
                 )
             if tl_np.max(initial=0) > width:
                 raise ValueError(
@@ -131,8 +110,7 @@ def _padded_targets(targets, targets_np, tl, tl_np, batch: int, n_classes: int):
         if tl_np is not None:
             if (tl_np < 0).any():
                 raise ValueError(
-                    f"{_FN}: Expected 'target_lengths' to have value at least 0, but got value "
-                    f"{tl_np[tl_np < 0][0]}"
+                    f"{_FN}: Expected 'target_lengths' to have value at least 0, but got value {tl_np[tl_np < 0][0]}"
                 )
             if int(tl_np.sum()) != total:
                 raise ValueError(
@@ -191,7 +169,7 @@ def _lse3_jvp(primals, tangents):
     finite_out = jnp.isfinite(out)
     shift = jnp.where(finite_out, out, 0)
     tangent = jnp.zeros_like(out)
-    for x, dx in zip(primals, tangents):
+    for x, dx in zip(primals, tangents, strict=True):
         w = jnp.exp(x - shift)
         tangent = tangent + jnp.where(w > 0, w * dx, 0)
     return out, jnp.where(finite_out, tangent, 0)
@@ -333,14 +311,14 @@ _ctc_nll.defvjp(_ctc_nll_fwd, _ctc_nll_bwd)
 
 
 def ctc_loss(
-    log_probs,
-    targets,
-    input_lengths,
-    target_lengths,
-    blank=0,
-    reduction="mean",
-    zero_infinity=False,
-):
+    log_probs: ArrayLike,
+    targets: ArrayLike,
+    input_lengths: ArrayLike | Sequence[int],
+    target_lengths: ArrayLike | Sequence[int],
+    blank: int = 0,
+    reduction: Reduction = "mean",
+    zero_infinity: bool = False,
+) -> jax.Array:
     r"""Connectionist Temporal Classification loss, as ``torch.nn.functional.ctc_loss``.
 
     For each sequence :math:`n`, with :math:`T_n` = ``input_lengths[n]`` and the target
@@ -395,27 +373,25 @@ def ctc_loss(
     check_floating(log_probs, "log_probs", _FN)
     if log_probs.ndim not in (2, 3):
         raise ValueError(
-            f"{_FN}: 'log_probs' must be (T, N, C) or unbatched (T, C), got shape "
-            f"{tuple(log_probs.shape)}"
+            f"{_FN}: 'log_probs' must be (T, N, C) or unbatched (T, C), got shape {tuple(log_probs.shape)}"
         )
     if log_probs.size == 0:
         raise ValueError(f"{_FN}: 'log_probs' tensor must not be empty, got shape {tuple(log_probs.shape)}")
     batched = log_probs.ndim == 3
     lp = log_probs if batched else log_probs[:, None, :]
     t_max, batch, n_classes = lp.shape
-    blank = _static_int(blank, "blank")
+    blank = static_int(blank, "blank", _FN)
     if not 0 <= blank < n_classes:
         raise ValueError(f"{_FN}: 'blank' must be in label range [0, {n_classes}), got {blank}")
-    if isinstance(zero_infinity, jax.core.Tracer) or not isinstance(zero_infinity, (bool, np.bool_)):
+    if is_tracer(zero_infinity) or not isinstance(zero_infinity, (bool, np.bool_)):
         raise TypeError(f"{_FN}: argument 'zero_infinity' must be a bool, got {type(zero_infinity).__name__}")
     zero_infinity = bool(zero_infinity)
 
-    targets_np = _concrete(targets)
+    targets_np = concrete_numpy(targets)
     targets = as_array(targets, "targets", _FN)
     if targets.ndim not in (1, 2):
         raise ValueError(
-            f"{_FN}: 'targets' must have 1 (concatenated) or 2 (padded) dimensions, got shape "
-            f"{tuple(targets.shape)}"
+            f"{_FN}: 'targets' must have 1 (concatenated) or 2 (padded) dimensions, got shape {tuple(targets.shape)}"
         )
     if jnp.issubdtype(targets.dtype, jnp.complexfloating):
         raise TypeError(f"{_FN}: argument 'targets' must hold class indices, got dtype {targets.dtype}")
@@ -439,24 +415,31 @@ def ctc_loss(
     labels, valid = _padded_targets(targets, targets_np, tl, tl_np, batch, n_classes)
     valid = valid & (il >= 0) & (il <= t_max)
 
-    return _reduce_nll(lp, labels, il, tl, valid, blank=blank, zero_infinity=zero_infinity,
-                       reduction=reduction, batched=batched)
+    return _reduce_nll(
+        lp, labels, il, tl, valid, blank=blank, zero_infinity=zero_infinity, reduction=reduction, batched=batched
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("blank", "zero_infinity", "reduction", "batched"))
 def _reduce_nll(lp, labels, il, tl, valid, *, blank, zero_infinity, reduction, batched):
     # one compiled program for eager calls (the recursions are many small ops); inlined under jit
     work, out_dtype = compute_dtype(lp.dtype)
-    nll = _ctc_nll(lp.astype(work), labels.astype(jnp.int32), il.astype(jnp.int32),
-                   tl.astype(jnp.int32), valid, blank, zero_infinity)
+    nll = _ctc_nll(
+        lp.astype(work),
+        labels.astype(jnp.int32),
+        il.astype(jnp.int32),
+        tl.astype(jnp.int32),
+        valid,
+        blank,
+        zero_infinity,
+    )
+    nll = jnp.asarray(nll)
     if zero_infinity:
         nll = jnp.where(nll == jnp.inf, jnp.zeros((), nll.dtype), nll)
     if reduction == "mean":
-        loss = jnp.mean(nll / jnp.maximum(tl, 1).astype(work))
-    elif reduction == "sum":
-        loss = jnp.sum(nll)
+        loss = mean_per_length(nll, tl)
     else:
-        loss = nll if batched else nll[0]
+        loss = apply_reduction(nll if batched else nll[0], reduction)
     return loss.astype(out_dtype)
 
 
@@ -472,16 +455,20 @@ class CTCLoss(_Loss):
 
     _defaults = {"reduction": "mean", "blank": 0, "zero_infinity": False}
 
-    def __init__(self, blank=0, reduction="mean", zero_infinity=False):
+    def __init__(self, blank: int = 0, reduction: Reduction = "mean", zero_infinity: bool = False) -> None:
         super().__init__(reduction=reduction)
-        self.blank = _static_int(blank, "blank")
+        self.blank = static_int(blank, "blank", _FN)
         if not isinstance(zero_infinity, (bool, np.bool_)):
-            raise TypeError(
-                f"CTCLoss: argument 'zero_infinity' must be a bool, got {type(zero_infinity).__name__}"
-            )
+            raise TypeError(f"CTCLoss: argument 'zero_infinity' must be a bool, got {type(zero_infinity).__name__}")
         self.zero_infinity = bool(zero_infinity)
 
-    def forward(self, log_probs, targets, input_lengths, target_lengths):
+    def forward(
+        self,
+        log_probs: ArrayLike,
+        targets: ArrayLike,
+        input_lengths: ArrayLike | Sequence[int],
+        target_lengths: ArrayLike | Sequence[int],
+    ) -> jax.Array:
         return ctc_loss(
             log_probs,
             targets,

@@ -23,8 +23,9 @@ import operator
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from ._checks import as_array, compute_dtype
+from ._torch_semantics import as_array, clamp_min_no_grad, compute_dtype
 
 
 def _sgn(x):
@@ -86,25 +87,12 @@ def _make_norm(p: float, axis: int, keepdims: bool):
     return norm
 
 
-def vector_norm(x, p: float, axis: int, keepdims: bool = False):
+def vector_norm(x: jax.Array, p: float, axis: int, keepdims: bool = False) -> jax.Array:
     """``torch.linalg.vector_norm(x, p, dim=axis, keepdim=keepdims)`` with torch's gradient."""
     if x.ndim == 0:  # torch reduces a 0-d tensor over "dim -1 / 0" to itself
         x = x.reshape(1)
         return _make_norm(float(p), 0, keepdims)(x).reshape(())
     return _make_norm(float(p), axis, keepdims)(x)
-
-
-@jax.custom_jvp
-def _clamp_min_no_grad(x, eps):
-    """``max(x, eps)`` in value, the identity in gradient: torch's ``clamp_min_`` under no_grad."""
-    return jnp.maximum(x, eps)
-
-
-@_clamp_min_no_grad.defjvp
-def _clamp_min_no_grad_jvp(primals, tangents):
-    x, eps = primals
-    tx, _ = tangents
-    return _clamp_min_no_grad(x, eps), tx
 
 
 class DimensionError(ValueError, IndexError):
@@ -124,8 +112,7 @@ def _broadcast(x1, x2, fn: str):
         shape = jnp.broadcast_shapes(x1.shape, x2.shape)
     except ValueError as e:
         raise ValueError(
-            f"{fn}: 'x1' of shape {tuple(x1.shape)} and 'x2' of shape {tuple(x2.shape)} cannot be "
-            "broadcast together"
+            f"{fn}: 'x1' of shape {tuple(x1.shape)} and 'x2' of shape {tuple(x2.shape)} cannot be broadcast together"
         ) from e
     return jnp.broadcast_to(x1, shape), jnp.broadcast_to(x2, shape)
 
@@ -137,7 +124,9 @@ def _as_numeric(x, name: str, fn: str, allow_bool: bool = True):
     return x
 
 
-def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+def pairwise_distance(
+    x1: ArrayLike, x2: ArrayLike, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> jax.Array:
     r"""p-norm distance between ``x1`` and ``x2`` along the last dimension, as
     ``torch.nn.functional.pairwise_distance``.
 
@@ -168,7 +157,7 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     return vector_norm(diff, p, diff.ndim - 1, bool(keepdim)).astype(out)
 
 
-def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+def cosine_similarity(x1: ArrayLike, x2: ArrayLike, dim: int = 1, eps: float = 1e-8) -> jax.Array:
     r"""Cosine similarity along ``dim``, as ``torch.nn.functional.cosine_similarity`` (2.13).
 
     .. math::
@@ -200,15 +189,13 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
         raise ValueError(f"{fn}: 'eps' must be non-negative, got: {eps:g}")
     if not (jnp.issubdtype(x1.dtype, jnp.floating) or jnp.issubdtype(x2.dtype, jnp.floating)):
         raise TypeError(
-            f"{fn}: expected the common dtype of 'x1' ({x1.dtype}) and 'x2' ({x2.dtype}) to be "
-            "floating point"
+            f"{fn}: expected the common dtype of 'x1' ({x1.dtype}) and 'x2' ({x2.dtype}) to be floating point"
         )
     a, b = _broadcast(x1, x2, fn)
     ndim = max(a.ndim, 1)
     if not -ndim <= dim < ndim:
         raise DimensionError(
-            f"{fn}: 'dim' out of range (expected to be in range of [{-ndim}, {ndim - 1}], but "
-            f"got {dim})"
+            f"{fn}: 'dim' out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})"
         )
     work, out = compute_dtype(x1.dtype, x2.dtype)
     a, b = a.astype(work), b.astype(work)
@@ -216,8 +203,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     if squeeze:
         a, b = a.reshape(1), b.reshape(1)
     dim = dim % a.ndim
-    n1 = _clamp_min_no_grad(_make_norm(2.0, dim, True)(a), jnp.asarray(eps, work))
-    n2 = _clamp_min_no_grad(_make_norm(2.0, dim, True)(b), jnp.asarray(eps, work))
+    n1 = clamp_min_no_grad(_make_norm(2.0, dim, True)(a), jnp.asarray(eps, work))
+    n2 = clamp_min_no_grad(_make_norm(2.0, dim, True)(b), jnp.asarray(eps, work))
     res = jnp.sum((a / n1) * (b / n2), axis=dim)
     if squeeze:
         res = res.reshape(())
@@ -232,15 +219,15 @@ class PairwiseDistance:
     (``(N, 1)`` / ``(1)`` with ``keepdim``).
     """
 
-    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
         self.norm = p
         self.eps = eps
         self.keepdim = keepdim
 
-    def __call__(self, x1, x2):
+    def __call__(self, x1: ArrayLike, x2: ArrayLike) -> jax.Array:
         return self.forward(x1, x2)
 
-    def forward(self, x1, x2):
+    def forward(self, x1: ArrayLike, x2: ArrayLike) -> jax.Array:
         return pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
 
     def __repr__(self):
@@ -265,14 +252,14 @@ class CosineSimilarity:
     together, output ``(*1, *2)``.
     """
 
-    def __init__(self, dim=1, eps=1e-8):
+    def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
         self.dim = dim
         self.eps = eps
 
-    def __call__(self, x1, x2):
+    def __call__(self, x1: ArrayLike, x2: ArrayLike) -> jax.Array:
         return self.forward(x1, x2)
 
-    def forward(self, x1, x2):
+    def forward(self, x1: ArrayLike, x2: ArrayLike) -> jax.Array:
         return cosine_similarity(x1, x2, self.dim, self.eps)
 
     def __repr__(self):

@@ -24,16 +24,28 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
-from . import _classification
-from ._checks import as_array, check_floating, compute_dtype
-from ._modules import _WeightedLoss
-from ._reduction import resolve_reduction
+from ._base import _WeightedLoss
+from ._classification import cross_entropy
+from ._reduction import Reduction, resolve_reduction, smoothed_parts
+from ._torch_semantics import (
+    as_array,
+    check_class_weight,
+    check_floating,
+    check_index_target,
+    check_label_smoothing,
+    check_targets_in_range,
+    class_axis,
+    class_index_weights,
+    compute_dtype,
+)
 
 _FN = "linear_cross_entropy"
 
@@ -87,8 +99,10 @@ class LinearCrossEntropyOptions:
         if self.acc_dtype is not None:
             try:
                 ok = jnp.dtype(self.acc_dtype) in (
-                    jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16),
-                    jnp.dtype(jnp.float32), jnp.dtype(jnp.float64),
+                    jnp.dtype(jnp.float16),
+                    jnp.dtype(jnp.bfloat16),
+                    jnp.dtype(jnp.float32),
+                    jnp.dtype(jnp.float64),
                 )
             except TypeError:
                 ok = False
@@ -98,8 +112,7 @@ class LinearCrossEntropyOptions:
                     f"{self.acc_dtype!r}. Pass acc_dtype=None to let the op pick automatically."
                 )
 
-    def resolve_batch_chunk_size(self, num_batches: int, in_features: int, num_classes: int,
-                                 itemsize: int = 4) -> int:
+    def resolve_batch_chunk_size(self, num_batches: int, in_features: int, num_classes: int, itemsize: int = 4) -> int:
         """The rows per chunk for these shapes (``num_classes`` counts ``C * d1 * ... * dK``)."""
         method = self.chunking_method
         if method == "auto":
@@ -132,14 +145,9 @@ class LinearCrossEntropyOptions:
 def _validate(input, linear_weight, target, linear_bias, weight, ignore_index, label_smoothing):
     """torch's checks, in torch's order. Returns (logits shape, prob-target flag, ignore_index)."""
     if input.ndim < 1 or input.ndim > 2:
-        raise ValueError(
-            f"{_FN}: expected 'input' with dimensionality 1 or 2, got {input.ndim}"
-        )
+        raise ValueError(f"{_FN}: expected 'input' with dimensionality 1 or 2, got {input.ndim}")
     if linear_weight.ndim < 2:
-        raise ValueError(
-            f"{_FN}: expected 'linear_weight' with dimensionality at least 2, got "
-            f"{linear_weight.ndim}"
-        )
+        raise ValueError(f"{_FN}: expected 'linear_weight' with dimensionality at least 2, got {linear_weight.ndim}")
     check_floating(input, "input", _FN)
     check_floating(linear_weight, "linear_weight", _FN)
     in_features = input.shape[-1]
@@ -150,22 +158,17 @@ def _validate(input, linear_weight, target, linear_bias, weight, ignore_index, l
         )
     if linear_weight.dtype != input.dtype:
         raise TypeError(
-            f"{_FN}: 'input' and 'linear_weight' must have the same dtype, got {input.dtype} "
-            f"and {linear_weight.dtype}"
+            f"{_FN}: 'input' and 'linear_weight' must have the same dtype, got {input.dtype} and {linear_weight.dtype}"
         )
     num_classes = linear_weight.shape[0]
     out_features = tuple(linear_weight.shape[1:-1])
     if linear_bias is not None:
         if tuple(linear_bias.shape) != (num_classes, *out_features):
             raise ValueError(
-                f"{_FN}: expected 'linear_bias' shape {(num_classes, *out_features)}, got "
-                f"{tuple(linear_bias.shape)}"
+                f"{_FN}: expected 'linear_bias' shape {(num_classes, *out_features)}, got {tuple(linear_bias.shape)}"
             )
         if linear_bias.dtype != input.dtype:
-            raise TypeError(
-                f"{_FN}: 'linear_bias' must have the input's dtype {input.dtype}, got "
-                f"{linear_bias.dtype}"
-            )
+            raise TypeError(f"{_FN}: 'linear_bias' must have the input's dtype {input.dtype}, got {linear_bias.dtype}")
     if out_features and input.ndim == 1:
         raise ValueError(
             f"{_FN}: K-dimensional loss defined by 'linear_weight' shape "
@@ -175,25 +178,23 @@ def _validate(input, linear_weight, target, linear_bias, weight, ignore_index, l
     logits_shape = (*input.shape[:-1], num_classes, *out_features)
     probs = tuple(target.shape) == logits_shape
     if probs and ignore_index is not None:
-        raise ValueError(
-            f"{_FN}: 'ignore_index' cannot be specified when target contains probabilities"
-        )
-    _classification._check_label_smoothing(label_smoothing, _FN)
+        raise ValueError(f"{_FN}: 'ignore_index' cannot be specified when target contains probabilities")
+    check_label_smoothing(label_smoothing, _FN)
     return logits_shape, probs, (-100 if ignore_index is None else ignore_index)
 
 
 def linear_cross_entropy(
-    input,
-    linear_weight,
-    target,
+    input: ArrayLike,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
     *,
-    linear_bias=None,
-    weight=None,
-    reduction="mean",
-    ignore_index=None,
-    label_smoothing=0.0,
-    options=None,
-):
+    linear_bias: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+) -> jax.Array:
     r"""Cross-entropy of a linear layer's output, as ``torch.nn.functional.linear_cross_entropy``.
 
     Equal to ``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``:
@@ -242,20 +243,18 @@ def linear_cross_entropy(
     if weight is not None:
         weight = as_array(weight, "weight", _FN)
     if options is not None and not isinstance(options, LinearCrossEntropyOptions):
-        raise TypeError(
-            f"{_FN}: 'options' must be a LinearCrossEntropyOptions or None, got "
-            f"{type(options).__name__}"
-        )
+        raise TypeError(f"{_FN}: 'options' must be a LinearCrossEntropyOptions or None, got {type(options).__name__}")
     logits_shape, probs, ignore = _validate(
         input, linear_weight, target, linear_bias, weight, ignore_index, label_smoothing
     )
     if options is None or input.size == 0 or linear_weight.size == 0:
-        return _reference(input, linear_weight, target, linear_bias, weight, reduction, ignore,
-                          label_smoothing, logits_shape)
+        return _reference(
+            input, linear_weight, target, linear_bias, weight, reduction, ignore, label_smoothing, logits_shape
+        )
 
     # Static checks of the target / weight against the logits' shape, without making them.
     spec = jax.ShapeDtypeStruct(logits_shape, input.dtype)
-    num_classes = logits_shape[_classification._class_axis(spec)]
+    num_classes = logits_shape[class_axis(spec)]
     if probs:
         if not jnp.issubdtype(target.dtype, jnp.floating):
             raise TypeError(
@@ -263,20 +262,28 @@ def linear_cross_entropy(
                 f"probabilities and must be floating point, got dtype {target.dtype}"
             )
     else:
-        target = _classification._check_index_target(spec, target, _FN)
-        _classification._check_targets_in_range(target, num_classes, ignore)
-    _classification._check_weight(weight, num_classes, _FN)
+        target = check_index_target(spec, target, _FN)
+        check_targets_in_range(target, num_classes, ignore)
+    check_class_weight(weight, num_classes, _FN)
 
     unbatched = input.ndim == 1
     if unbatched:
         input, target = input[None], target[None]
     n, in_features = input.shape
-    per_row = int(np.prod(logits_shape[1 if not unbatched else 0:], dtype=np.int64))
+    per_row = int(np.prod(logits_shape[1 if not unbatched else 0 :], dtype=np.int64))
     work, _ = compute_dtype(input.dtype)
     chunk = options.resolve_batch_chunk_size(n, in_features, per_row, jnp.dtype(work).itemsize)
     loss = _chunked_linear_cross_entropy(
-        input, linear_weight, target, linear_bias, weight, label_smoothing,
-        reduction=reduction, ignore_index=ignore, probs=probs, chunk=chunk,
+        input,
+        linear_weight,
+        target,
+        linear_bias,
+        weight,
+        label_smoothing,
+        reduction=reduction,
+        ignore_index=ignore,
+        probs=probs,
+        chunk=chunk,
     )
     return loss[0] if unbatched and reduction == "none" else loss
 
@@ -292,9 +299,7 @@ def _reference(input, linear_weight, target, linear_bias, weight, reduction, ign
         logits = logits + linear_bias.reshape(-1).astype(work)
     logits = logits.astype(input.dtype)
     logits = logits.reshape(logits_shape)
-    return _classification.cross_entropy(
-        logits, target, weight=weight, ignore_index=ignore, reduction=reduction, label_smoothing=ls
-    )
+    return cross_entropy(logits, target, weight=weight, ignore_index=ignore, reduction=reduction, label_smoothing=ls)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,15 +333,24 @@ class _Config:
     work: Any  # compute dtype
 
 
-def _chunked_linear_cross_entropy(x, lw, target, bias, weight, ls, *, reduction, ignore_index,
-                                  probs, chunk):
+def _chunked_linear_cross_entropy(x, lw, target, bias, weight, ls, *, reduction, ignore_index, probs, chunk):
     n, in_features = x.shape
     tail = tuple(lw.shape[:-1])
     dtypes = [x.dtype] + ([target.dtype] if probs else [])
     work, out = compute_dtype(*dtypes)
     smoothing = not (isinstance(ls, (int, float)) and ls == 0)
-    cfg = _Config(reduction, int(ignore_index), probs, int(chunk), int(n), tail, smoothing,
-                  bias is not None, weight is not None, jnp.dtype(work))
+    cfg = _Config(
+        reduction,
+        int(ignore_index),
+        probs,
+        int(chunk),
+        int(n),
+        tail,
+        smoothing,
+        bias is not None,
+        weight is not None,
+        jnp.dtype(work),
+    )
     ls_arr = jnp.asarray(ls if smoothing else 0.0, work)
     w = None if weight is None else weight.astype(work)
     loss = _make(cfg)(x, lw, bias, target, w, ls_arr)
@@ -374,13 +388,9 @@ def _block(cfg, xc, w2, b, tc, weight, ls, ct_a, ct_e, want_grad: bool):
     lse = jnp.log(jnp.sum(jnp.exp(s), axis=1, keepdims=True))
     wc = None if weight is None else weight.reshape(cshape)
     if not cfg.probs:
-        valid = tc != cfg.ignore_index
-        in_range = (tc >= 0) & (tc < n_classes)
-        safe = jnp.where(valid & in_range, tc, 0)
+        valid, safe, w_t = class_index_weights(tc, n_classes, cfg.ignore_index, weight, cfg.work)
         onehot = jnp.arange(n_classes).reshape(cshape) == safe[:, None]
         picked = jnp.sum(jnp.where(onehot, s, 0), axis=1)
-        w_t = jnp.ones(tc.shape, cfg.work) if weight is None else weight[safe]
-        w_t = jnp.where(valid & ~in_range, jnp.nan, jnp.where(valid, w_t, 0))
         nll = jnp.where(valid, w_t * (lse[:, 0] - picked), 0)
         parts = [nll]
         if cfg.smoothing:
@@ -420,23 +430,16 @@ def _block(cfg, xc, w2, b, tc, weight, ls, ct_a, ct_e, want_grad: bool):
 def _total_weight(cfg, target, weight):
     """torch's 'mean' normaliser for class indices: sum of w_{y_n} over non-ignored positions."""
     n_classes = cfg.tail[0]
-    valid = target != cfg.ignore_index
-    in_range = (target >= 0) & (target < n_classes)
-    safe = jnp.where(valid & in_range, target, 0)
-    w_t = jnp.ones(target.shape, cfg.work) if weight is None else weight[safe]
-    return jnp.sum(jnp.where(valid & ~in_range, jnp.nan, jnp.where(valid, w_t, 0)))
+    return jnp.sum(class_index_weights(target, n_classes, cfg.ignore_index, weight, cfg.work)[2])
 
 
 def _combine(cfg, sums, ls, total):
     """Reduced parts -> the loss, with torch's per-part 'mean' division."""
-    if cfg.probs:
-        (s,) = sums
-        return s / total if cfg.reduction == "mean" else s
     if cfg.reduction == "mean":
         sums = [p / total for p in sums]
-    if not cfg.smoothing:
+    if cfg.probs or not cfg.smoothing:
         return sums[0]
-    return (1.0 - ls) * sums[0] + (ls / cfg.tail[0]) * sums[1]
+    return smoothed_parts(sums[0], sums[1], ls, cfg.tail[0])
 
 
 def _scalar_cotangents(cfg, ls, total, g):
@@ -498,7 +501,7 @@ def _accumulate_dw(cfg, dw, g, xc):
     return dw
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _make(cfg: _Config):
     """The custom_vjp function for one static configuration."""
 
@@ -538,10 +541,7 @@ def _make(cfg: _Config):
         n_chunks = xp.shape[0]
         if per_pos:
             cts = [ct_a] + ([] if ct_e is None else [ct_e])
-            cts = [
-                _pad_rows(c, n_chunks * cfg.chunk).reshape((n_chunks, cfg.chunk) + c.shape[1:])
-                for c in cts
-            ]
+            cts = [_pad_rows(c, n_chunks * cfg.chunk).reshape((n_chunks, cfg.chunk) + c.shape[1:]) for c in cts]
         else:
             cts = []
         pos_shape = (cfg.chunk,) + tuple(cfg.tail[1:])
@@ -560,6 +560,7 @@ def _make(cfg: _Config):
             a = jnp.where(mask, a, 0)
             e = None if e is None else jnp.where(mask, e, 0)
             parts, g, dt = _block(cfg, xc, w2, b, tc, weight, ls, a, e, True)
+            assert g is not None  # want_grad=True
             dxc = jnp.dot(g, w2, preferred_element_type=cfg.work)
             dw = _accumulate_dw(cfg, dw, g, xc.astype(cfg.work))
             if db is not None:
@@ -568,7 +569,10 @@ def _make(cfg: _Config):
 
         init = (jnp.zeros(w2.shape, cfg.work), None if b is None else jnp.zeros(b.shape, cfg.work))
         (dw, db), (parts, dx, dt) = jax.lax.scan(body, init, (xp, tp, rows, *cts))
-        drop = lambda a: a.reshape((-1,) + a.shape[2:])[: cfg.n]
+
+        def drop(a):
+            return a.reshape((-1,) + a.shape[2:])[: cfg.n]
+
         parts = [drop(p) for p in parts]
         dx = drop(dx).astype(x.dtype)
         dw = dw.reshape(lw.shape).astype(lw.dtype)
@@ -648,26 +652,29 @@ class LinearCrossEntropyLoss(_WeightedLoss):
 
     _arrays = ("weight", "linear_weight", "linear_bias")
     _defaults = {
-        "reduction": "mean", "out_features": (), "ignore_index": None, "label_smoothing": 0.0,
+        "reduction": "mean",
+        "out_features": (),
+        "ignore_index": None,
+        "label_smoothing": 0.0,
         "options": None,
     }
 
     def __init__(
         self,
-        in_features,
-        num_classes,
+        in_features: int,
+        num_classes: int,
         *,
-        out_features=(),
-        bias=False,
-        device=None,
-        dtype=None,
-        reduction="mean",
-        weight=None,
-        ignore_index=None,
-        label_smoothing=0.0,
-        options=None,
-        key=None,
-    ):
+        out_features: Sequence[int] = (),
+        bias: bool = False,
+        device: object = None,
+        dtype: DTypeLike | None = None,
+        reduction: Reduction = "mean",
+        weight: ArrayLike | None = None,
+        ignore_index: int | None = None,
+        label_smoothing: float = 0.0,
+        options: LinearCrossEntropyOptions | None = None,
+        key: jax.Array | None = None,
+    ) -> None:
         if weight is not None and tuple(jnp.shape(weight)) != (num_classes,):
             raise ValueError(
                 f"LinearCrossEntropyLoss: expected 'weight' shape to be {(num_classes,)}, got "
@@ -675,13 +682,10 @@ class LinearCrossEntropyLoss(_WeightedLoss):
             )
         if label_smoothing < 0 or label_smoothing > 1.0:
             raise ValueError(
-                "LinearCrossEntropyLoss: expected 'label_smoothing' to be in range [0, 1], got "
-                f"{label_smoothing}"
+                f"LinearCrossEntropyLoss: expected 'label_smoothing' to be in range [0, 1], got {label_smoothing}"
             )
         if options is not None and not isinstance(options, LinearCrossEntropyOptions):
-            raise TypeError(
-                "LinearCrossEntropyLoss: 'options' must be a LinearCrossEntropyOptions or None"
-            )
+            raise TypeError("LinearCrossEntropyLoss: 'options' must be a LinearCrossEntropyOptions or None")
         super().__init__(weight, None, None, reduction)
         self.in_features = int(in_features)
         self.num_classes = int(num_classes)
@@ -694,22 +698,12 @@ class LinearCrossEntropyLoss(_WeightedLoss):
         key = jax.random.key(0) if key is None else key
         kw, kb = jax.random.split(key)
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-        self.linear_weight = jax.random.uniform(
-            kw, (rows, self.in_features), dtype, -bound, bound
-        )
-        self.linear_bias = (
-            jax.random.uniform(kb, (rows,), dtype, -bound, bound) if bias else None
-        )
+        self.linear_weight = jax.random.uniform(kw, (rows, self.in_features), dtype, -bound, bound)
+        self.linear_bias = jax.random.uniform(kb, (rows,), dtype, -bound, bound) if bias else None
 
-    def forward(self, input, target):
-        lw = jnp.reshape(
-            self.linear_weight, (self.num_classes, *self.out_features, self.in_features)
-        )
-        lb = (
-            None
-            if self.linear_bias is None
-            else jnp.reshape(self.linear_bias, (self.num_classes, *self.out_features))
-        )
+    def forward(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        lw = jnp.reshape(self.linear_weight, (self.num_classes, *self.out_features, self.in_features))
+        lb = None if self.linear_bias is None else jnp.reshape(self.linear_bias, (self.num_classes, *self.out_features))
         return linear_cross_entropy(
             input,
             lw,

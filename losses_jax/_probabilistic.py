@@ -25,29 +25,21 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from ._checks import as_array, check_floating, compute_dtype, concrete_numpy, is_concrete, user_stacklevel
-from ._modules import _Loss, _WeightedLoss
-from ._reduction import apply_reduction, resolve_reduction
-
-_SymbolicZero = jax.custom_derivatives.SymbolicZero
-
-
-def _tangent(g, dt):
-    """``g * dt``, or nothing when ``dt`` is a symbolic zero (so that an infinite partial, e.g. the
-    target gradient of BCE at p = 0, cannot turn into ``inf * 0 = NaN`` in another argument's
-    derivative)."""
-    return None if isinstance(dt, _SymbolicZero) else g * dt
-
-
-def _sum_tangents(x, *terms):
-    terms = [t for t in terms if t is not None]
-    if not terms:
-        return jnp.zeros_like(x)
-    out = terms[0]
-    for t in terms[1:]:
-        out = out + t
-    return out
+from ._base import _Loss, _WeightedLoss
+from ._reduction import KLDivReduction, Reduction, apply_reduction, batchmean, resolve_reduction
+from ._torch_semantics import (
+    as_array,
+    check_floating,
+    clamp_min_no_grad,
+    compute_dtype,
+    concrete_numpy,
+    is_concrete,
+    sum_tangents,
+    tangent,
+    user_stacklevel,
+)
 
 
 def _check_same_shape(input, target, fn: str) -> None:
@@ -65,10 +57,7 @@ def _check_broadcasts_to(w, shape, name: str, fn: str) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError(
-            f"{fn}: '{name}' of shape {tuple(w.shape)} must broadcast to the input shape "
-            f"{tuple(shape)}"
-        )
+        raise ValueError(f"{fn}: '{name}' of shape {tuple(w.shape)} must broadcast to the input shape {tuple(shape)}")
 
 
 def _broadcast_shapes(fn: str, **arrays):
@@ -102,7 +91,7 @@ def _bce_jvp(primals, tangents):
     gx = jnp.where(bad, jnp.nan, (x - t) / jnp.maximum(x * (1 - x), 1e-12))
     # torch's binary_cross_entropy_target_backward: -logit(x), unclamped (+-inf at 1 and 0).
     gt = jnp.where(bad, jnp.nan, jnp.log1p(-x) - jnp.log(x))
-    return _bce(x, t), _sum_tangents(x, _tangent(gx, dx), _tangent(gt, dt))
+    return _bce(x, t), sum_tangents(x, tangent(gx, dx), tangent(gt, dt))
 
 
 _bce.defjvp(_bce_jvp, symbolic_zeros=True)
@@ -117,7 +106,14 @@ def _check_unit_interval_concrete(x, name: str, fn: str) -> None:
         raise ValueError(f"{fn}: all elements of '{name}' should be between 0 and 1")
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
     r"""Binary cross-entropy on probabilities, as ``torch.nn.functional.binary_cross_entropy``.
 
     .. math::
@@ -193,7 +189,7 @@ def _bce_logits_jvp(primals, tangents):
     dx, dt = tangents
     # torch's binary_cross_entropy_with_logits_backward: sigmoid(x) - t; target: -x.
     gx = _sigmoid(x) - t
-    return _bce_logits(x, t), _sum_tangents(x, _tangent(gx, dx), _tangent(-x, dt))
+    return _bce_logits(x, t), sum_tangents(x, tangent(gx, dx), tangent(-x, dt))
 
 
 _bce_logits.defjvp(_bce_logits_jvp, symbolic_zeros=True)
@@ -216,11 +212,11 @@ def _bce_logits_pw_jvp(primals, tangents):
     gt = _log_sigmoid(-x) - ls * pw
     gpw = -t * ls
     # pw broadcasts to x's shape (checked by the caller), so every partial has x's shape.
-    return _bce_logits_pw(x, t, pw), _sum_tangents(
+    return _bce_logits_pw(x, t, pw), sum_tangents(
         x,
-        _tangent(gx, dx),
-        _tangent(gt, dt),
-        _tangent(gpw, dpw),
+        tangent(gx, dx),
+        tangent(gt, dt),
+        tangent(gpw, dpw),
     )
 
 
@@ -228,8 +224,14 @@ _bce_logits_pw.defjvp(_bce_logits_pw_jvp, symbolic_zeros=True)
 
 
 def binary_cross_entropy_with_logits(
-    input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
-):
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+    pos_weight: ArrayLike | None = None,
+) -> jax.Array:
     r"""Binary cross-entropy on logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
 
     .. math::
@@ -262,8 +264,7 @@ def binary_cross_entropy_with_logits(
     check_floating(target, "target", fn)
     if input.shape != target.shape:
         raise ValueError(
-            f"{fn}: 'target' size {tuple(target.shape)} must be the same as 'input' size "
-            f"{tuple(input.shape)}"
+            f"{fn}: 'target' size {tuple(target.shape)} must be the same as 'input' size {tuple(input.shape)}"
         )
     for name, w in (("weight", weight), ("pos_weight", pos_weight)):
         if w is not None:
@@ -304,7 +305,14 @@ _KL_MEAN_WARNING = (
 )
 
 
-def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+def kl_div(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: KLDivReduction = "mean",
+    log_target: bool = False,
+) -> jax.Array:
     r"""Kullback-Leibler divergence loss, as ``torch.nn.functional.kl_div``.
 
     ``input`` holds log-probabilities :math:`x`; ``target`` probabilities :math:`y` (or their logs
@@ -349,10 +357,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     else:
         loss = _xlogx(t) - t * x
     if reduction == "batchmean":
-        total = jnp.sum(loss)
-        if input.ndim != 0:
-            total = total / input.shape[0]
-        return total
+        return batchmean(loss, input.shape[0] if input.ndim else 1)
     return apply_reduction(loss, reduction)
 
 
@@ -360,8 +365,15 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 
 def poisson_nll_loss(
-    input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None, reduction="mean"
-):
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-8,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
     r"""Poisson negative log-likelihood, as ``torch.nn.functional.poisson_nll_loss``.
 
     .. math::
@@ -403,28 +415,13 @@ def poisson_nll_loss(
 # -- gaussian_nll_loss -------------------------------------------------------------------------
 
 
-@jax.custom_jvp
-def _clamp_min_no_grad(v, eps):
-    # torch clamps var in place under no_grad: the value is max(var, eps) (NaN stays NaN) but the
-    # gradient flows to var as if unclamped. A negative var (only reachable under tracing; torch
-    # raises) becomes NaN.
-    return jnp.where(v < 0, jnp.nan, jnp.maximum(v, eps))
-
-
-@_clamp_min_no_grad.defjvp
-def _clamp_min_no_grad_jvp(primals, tangents):
-    v, eps = primals
-    dv, _ = tangents
-    return _clamp_min_no_grad(v, eps), dv
-
-
 def _gaussian_var_shape(var, input, fn: str):
     """torch 2.13's accepted var shapes; returns var shaped to broadcast against input."""
     if var.shape == input.shape:
         return var
     if tuple(input.shape[:-1]) == tuple(var.shape):
         return var[..., None]  # homoscedastic: one fewer dimension
-    if input.ndim == var.ndim and sum(v for i, v in zip(input.shape, var.shape) if i != v) == 1:
+    if input.ndim == var.ndim and sum(v for i, v in zip(input.shape, var.shape, strict=True) if i != v) == 1:
         return var  # one dimension where var is 1 (torch's test: the mismatched sizes of var sum to 1)
     raise ValueError(
         f"{fn}: 'var' is of incorrect size: {tuple(var.shape)} for 'input' of shape "
@@ -433,7 +430,14 @@ def _gaussian_var_shape(var, input, fn: str):
     )
 
 
-def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+def gaussian_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    var: ArrayLike | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: Reduction = "mean",
+) -> jax.Array:
     r"""Gaussian negative log-likelihood, as ``torch.nn.functional.gaussian_nll_loss``.
 
     .. math::
@@ -482,7 +486,10 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     reduction = resolve_reduction(reduction)
     _broadcast_shapes(fn, input=input, target=target, var=v)
     x, t = input.astype(work), target.astype(work)
-    vc = _clamp_min_no_grad(v, jnp.asarray(eps, work))
+    # torch clamps var in place under no_grad: the value is max(var, eps) (NaN stays NaN) but the
+    # gradient flows to var as if unclamped. A negative var (only reachable under tracing; torch
+    # raises) becomes NaN, in value and gradient.
+    vc = clamp_min_no_grad(v + jnp.where(v < 0, jnp.nan, 0), jnp.asarray(eps, work))
     loss = 0.5 * (jnp.log(vc) + (x - t) ** 2 / vc)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
@@ -500,7 +507,7 @@ class BCELoss(_WeightedLoss):
     weight broadcasting to it; output scalar, or ``(*)`` for ``'none'``.
     """
 
-    def forward(self, input, target):
+    def forward(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
         return binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
@@ -515,12 +522,19 @@ class BCEWithLogitsLoss(_Loss):
 
     _arrays = ("weight", "pos_weight")
 
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+    def __init__(
+        self,
+        weight: ArrayLike | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+        pos_weight: ArrayLike | None = None,
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.weight = None if weight is None else jnp.asarray(weight)
         self.pos_weight = None if pos_weight is None else jnp.asarray(pos_weight)
 
-    def forward(self, input, target):
+    def forward(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
         return binary_cross_entropy_with_logits(
             input, target, self.weight, pos_weight=self.pos_weight, reduction=self.reduction
         )
@@ -537,11 +551,17 @@ class KLDivLoss(_Loss):
 
     _defaults = {"reduction": "mean", "log_target": False}
 
-    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: KLDivReduction = "mean",
+        log_target: bool = False,
+    ) -> None:
         self.reduction = resolve_reduction(reduction, size_average, reduce, extra=("batchmean",))
         self.log_target = log_target
 
-    def forward(self, input, target):
+    def forward(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
         return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
@@ -555,13 +575,21 @@ class PoissonNLLLoss(_Loss):
 
     _defaults = {"reduction": "mean", "log_input": True, "full": False, "eps": 1e-8}
 
-    def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None, reduction="mean"):
+    def __init__(
+        self,
+        log_input: bool = True,
+        full: bool = False,
+        size_average: bool | None = None,
+        eps: float = 1e-8,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.log_input = log_input
         self.full = full
         self.eps = eps
 
-    def forward(self, log_input, target):
+    def forward(self, log_input: bool, target: ArrayLike) -> jax.Array:
         return poisson_nll_loss(
             log_input, target, log_input=self.log_input, full=self.full, eps=self.eps, reduction=self.reduction
         )
@@ -578,10 +606,10 @@ class GaussianNLLLoss(_Loss):
 
     _defaults = {"reduction": "mean", "full": False, "eps": 1e-6}
 
-    def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: Reduction = "mean") -> None:
         super().__init__(None, None, reduction)
         self.full = full
         self.eps = eps
 
-    def forward(self, input, target, var):
+    def forward(self, input: ArrayLike, target: ArrayLike, var: ArrayLike | float) -> jax.Array:
         return gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)

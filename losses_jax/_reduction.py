@@ -7,15 +7,21 @@ Mirrors ``torch/nn/_reduction.py`` (torch 2.13.0): the same accepted strings, th
 from __future__ import annotations
 
 import warnings
+from typing import Literal, cast
 
 import jax.numpy as jnp
 
-from ._checks import user_stacklevel
+from ._torch_semantics import user_stacklevel
 
 REDUCTIONS = ("none", "mean", "sum")
 
+#: The ``reduction=`` values every loss accepts.
+Reduction = Literal["none", "mean", "sum"]
+#: ``kl_div`` also accepts ``'batchmean'``.
+KLDivReduction = Literal["none", "mean", "sum", "batchmean"]
 
-def legacy_get_string(size_average, reduce) -> str:
+
+def legacy_get_string(size_average: bool | None, reduce: bool | None) -> Reduction:
     """Map torch's deprecated ``size_average`` / ``reduce`` flags to a reduction string.
 
     ``None`` counts as ``True`` for both, as in torch; ``reduce=False`` wins over
@@ -39,7 +45,9 @@ def legacy_get_string(size_average, reduce) -> str:
     return ret
 
 
-def resolve_reduction(reduction, size_average=None, reduce=None, *, extra: tuple[str, ...] = ()) -> str:
+def resolve_reduction(
+    reduction: str, size_average: bool | None = None, reduce: bool | None = None, *, extra: tuple[str, ...] = ()
+) -> Reduction:
     """Return the effective reduction string, validating it as torch does.
 
     ``size_average`` / ``reduce``, when either is given, override ``reduction`` (with torch's
@@ -51,7 +59,7 @@ def resolve_reduction(reduction, size_average=None, reduce=None, *, extra: tuple
         reduction = legacy_get_string(size_average, reduce)
     if isinstance(reduction, str):
         if reduction in REDUCTIONS or reduction in extra:
-            return reduction
+            return cast(Reduction, reduction)
         if reduction == "elementwise_mean":
             warnings.warn(
                 "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.",
@@ -72,3 +80,28 @@ def apply_reduction(loss, reduction: str):
         # jnp.mean of an empty array is 0/0 = NaN, which is torch's answer too.
         return jnp.mean(loss)
     raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def weighted_reduction(loss, reduction: str, total_weight):
+    """``'mean'`` as torch's weighted mean, ``sum(loss) / total_weight`` (NaN when the total is 0,
+    as torch); ``'none'`` and ``'sum'`` as :func:`apply_reduction`. ``total_weight`` may also be
+    a count, e.g. the number of positions of a class-probability cross-entropy."""
+    if reduction == "mean":
+        return jnp.sum(loss) / total_weight
+    return apply_reduction(loss, reduction)
+
+
+def smoothed_parts(nll, smooth, label_smoothing, n_classes: int):
+    """torch's label smoothing, ``(1 - eps) * nll + eps / C * smooth``, of parts already reduced
+    (torch reduces, and for ``'mean'`` normalises, each part on its own: 0/0 + s/0 is NaN)."""
+    return (1.0 - label_smoothing) * nll + (label_smoothing / n_classes) * smooth
+
+
+def batchmean(loss, batch_size: int):
+    """``kl_div``'s ``'batchmean'``: the sum divided by the batch size (the first dimension)."""
+    return jnp.sum(loss) / batch_size
+
+
+def mean_per_length(loss, lengths):
+    """CTC's ``'mean'``: the batch mean of each loss divided by its target length (at least 1)."""
+    return jnp.mean(loss / jnp.maximum(lengths, 1).astype(loss.dtype))

@@ -7,18 +7,19 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from ._checks import as_array, broadcast_pair, check_floating, compute_dtype
-from ._reduction import apply_reduction, resolve_reduction
+from ._base import _Loss
+from ._reduction import Reduction, apply_reduction, resolve_reduction, weighted_reduction
+from ._torch_semantics import as_array, broadcast_pair, check_floating, compute_dtype, static_number
+from ._xla_cpu import unshared
 
 
 @jax.custom_jvp
 def _abs_error(d):
     """``|d|`` whose derivative is torch's ``sign(d)``: 0 at ``d == 0`` and at NaN, where
-    ``jnp.abs`` gives 1 and NaN. A custom JVP with one select: the tangent passes through,
-    negated or zeroed, in the same fused loop as the rest of the backward (writing the
-    derivative as ``d * sign(d)`` instead costs two comparisons, two converts and a multiply per
-    element, and measured 2x slower)."""
+    ``jnp.abs`` gives 1 and NaN. The rule is one select: the tangent passes through, negated or
+    zeroed (``d * sign(d)`` would cost two comparisons, two converts and a multiply per element)."""
     return jnp.abs(d)
 
 
@@ -59,12 +60,19 @@ def _pointwise(fn, elementwise, input, target, reduction, weight, *, mean_over_w
         return apply_reduction(err, reduction).astype(out)
     w = weight.astype(work)
     err = err * w
-    if reduction == "mean" and mean_over_weight:
-        return (jnp.sum(err) / jnp.sum(w)).astype(out)
+    if mean_over_weight:
+        return weighted_reduction(err, reduction, jnp.sum(w)).astype(out)
     return apply_reduction(err, reduction).astype(out)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+def l1_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+    weight: ArrayLike | None = None,
+) -> jax.Array:
     r"""Mean absolute error, as ``torch.nn.functional.l1_loss``.
 
     .. math::
@@ -93,7 +101,14 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     return _pointwise("l1_loss", _abs_error, input, target, reduction, weight)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+def mse_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+    weight: ArrayLike | None = None,
+) -> jax.Array:
     r"""Mean squared error, as ``torch.nn.functional.mse_loss``.
 
     .. math::
@@ -111,27 +126,13 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 # -- robust regression: huber_loss and smooth_l1_loss ----------------------------------------
 
 
-def _static_number(value, name: str, fn: str) -> float:
-    """A hyperparameter as a Python float: it selects branches, so it cannot be traced."""
-    if isinstance(value, jax.core.Tracer):
-        raise TypeError(
-            f"{fn}: argument '{name}' must be a concrete Python number, not a traced value "
-            "(pass it as a static argument of jit)"
-        )
-    try:
-        return float(value)
-    except TypeError as e:
-        raise TypeError(f"{fn}: argument '{name}' must be a number, got {type(value).__name__}") from e
-
-
 def _checked_delta(delta, fn: str) -> float:
     """Huber's ``delta`` as a float; torch's check (positive; NaN fails too). Shared by
     ``huber_loss`` and ``HuberLoss``."""
-    delta = _static_number(delta, "delta", fn)
+    delta = static_number(delta, "delta", fn)
     if not delta > 0:
         raise ValueError(
-            f"{fn}: 'delta' must be positive; huber_loss does not support non-positive values for "
-            f"delta, got {delta}"
+            f"{fn}: 'delta' must be positive; huber_loss does not support non-positive values for delta, got {delta}"
         )
     return delta
 
@@ -139,24 +140,12 @@ def _checked_delta(delta, fn: str) -> float:
 def _checked_beta(beta, fn: str) -> float:
     """Smooth-L1's ``beta`` as a float; torch's check (non-negative; NaN fails too). Shared by
     ``smooth_l1_loss`` and ``SmoothL1Loss``."""
-    beta = _static_number(beta, "beta", fn)
+    beta = static_number(beta, "beta", fn)
     if not beta >= 0:
         raise ValueError(
-            f"{fn}: 'beta' must be non-negative; smooth_l1_loss does not support negative values "
-            f"for beta, got {beta}"
+            f"{fn}: 'beta' must be non-negative; smooth_l1_loss does not support negative values for beta, got {beta}"
         )
     return beta
-
-
-def _unshared(x, y, threshold):
-    """``x``, ``y`` and the scalar ``threshold`` behind an optimization barrier: the same values,
-    but HLO values of their own, so XLA cannot CSE ``x - y`` (or a broadcast of the threshold)
-    between the forward's reduction and the gradient. Shared, that difference is materialised
-    as an N-element temporary, because XLA CPU's reduction fusion (YNNPACK) cannot take a value
-    that another fusion also reads; unshared, the forward reads ``x`` and ``y`` straight into the
-    reduction and the gradient is the only N-element buffer (Huber at 4096 x 1024: temporaries
-    16 MiB -> 0, value+grad about 2x faster)."""
-    return jax.lax.optimization_barrier((x, y, jnp.asarray(threshold, x.dtype)))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
@@ -175,7 +164,7 @@ def _huber_pair_jvp(delta, primals, tangents):
     (x, y), (tx, ty) = primals, tangents
     # torch's huber_loss_backward: clip(x - y, -delta, delta) (NaN stays NaN, 0 at a tie,
     # +-delta at infinite differences, where autodiff of the forward would give NaN).
-    xb, yb, db = _unshared(x, y, delta)
+    xb, yb, db = unshared(x, y, jnp.asarray(delta, x.dtype))  # see _xla_cpu
     return _huber_pair(x, y, delta), jnp.clip(xb - yb, -db, db) * (tx - ty)
 
 
@@ -195,11 +184,17 @@ def _smooth_l1_pair_jvp(beta, primals, tangents):
     (x, y), (tx, ty) = primals, tangents
     # torch's smooth_l1_loss_backward: sign(d) outside (-beta, beta), d / beta inside; that is
     # clip(d / beta, -1, 1) (NaN stays NaN, +-inf gives +-1).
-    xb, yb, bb = _unshared(x, y, beta)
+    xb, yb, bb = unshared(x, y, jnp.asarray(beta, x.dtype))  # see _xla_cpu
     return _smooth_l1_pair(x, y, beta), jnp.clip((xb - yb) / bb, -1.0, 1.0) * (tx - ty)
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+def huber_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    reduction: Reduction = "mean",
+    delta: float = 1.0,
+    weight: ArrayLike | None = None,
+) -> jax.Array:
     r"""Huber loss, as ``torch.nn.functional.huber_loss``.
 
     .. math::
@@ -224,11 +219,19 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     fn = "huber_loss"
     reduction = resolve_reduction(reduction)
     delta = _checked_delta(delta, fn)
-    return _pointwise(fn, lambda x, y: _huber_pair(x, y, delta), input, target, reduction, weight,
-                      mean_over_weight=False, pair=True)
+    return _pointwise(
+        fn, lambda x, y: _huber_pair(x, y, delta), input, target, reduction, weight, mean_over_weight=False, pair=True
+    )
 
 
-def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+def smooth_l1_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+    beta: float = 1.0,
+) -> jax.Array:
     r"""Smooth L1 loss, as ``torch.nn.functional.smooth_l1_loss``.
 
     .. math::
@@ -254,3 +257,77 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     if beta == 0.0:
         return _pointwise(fn, _abs_error, input, target, reduction, None)
     return _pointwise(fn, lambda x, y: _smooth_l1_pair(x, y, beta), input, target, reduction, None, pair=True)
+
+
+# -- classes -----------------------------------------------------------------------------------
+
+
+class L1Loss(_Loss):
+    """Mean absolute error; see :func:`losses_jax.l1_loss`.
+
+    ``L1Loss(size_average=None, reduce=None, reduction='mean')``; call as ``loss(input, target)``.
+    Shapes: input ``(*)``, target ``(*)`` same shape; output scalar, or ``(*)`` for ``'none'``.
+    """
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return l1_loss(input, target, reduction=self.reduction)
+
+
+class MSELoss(_Loss):
+    """Mean squared error; see :func:`losses_jax.mse_loss`.
+
+    ``MSELoss(size_average=None, reduce=None, reduction='mean')``; call as ``loss(input, target)``.
+    Shapes: input ``(*)``, target ``(*)`` same shape; output scalar, or ``(*)`` for ``'none'``.
+    """
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return mse_loss(input, target, reduction=self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """Smooth L1 loss; see :func:`losses_jax.smooth_l1_loss`.
+
+    ``SmoothL1Loss(size_average=None, reduce=None, reduction='mean', beta=1.0)``; call as
+    ``loss(input, target)``. Shapes: input ``(*)``, target ``(*)`` same shape; output scalar, or
+    ``(*)`` for ``'none'``. A negative ``beta`` raises ``ValueError`` when the object is built
+    (torch raises at the first call).
+    """
+
+    _defaults = {"reduction": "mean", "beta": 1.0}
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+        beta: float = 1.0,
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
+        _checked_beta(beta, "SmoothL1Loss")
+        self.beta = beta
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """Huber loss; see :func:`losses_jax.huber_loss`.
+
+    ``HuberLoss(reduction='mean', delta=1.0)``; call as ``loss(input, target)`` (torch 2.13's class
+    has no ``weight``; the functional has). Shapes: input ``(*)``, target ``(*)`` same shape;
+    output scalar, or ``(*)`` for ``'none'``. ``delta`` must be a Python ``float`` or ``int``
+    (``TypeError`` otherwise, torch's check); a non-positive ``delta`` raises ``ValueError`` when
+    the object is built (torch raises at the first call).
+    """
+
+    _defaults = {"reduction": "mean", "delta": 1.0}
+
+    def __init__(self, reduction: Reduction = "mean", delta: float = 1.0) -> None:
+        if not isinstance(delta, (float, int)):
+            raise TypeError(f"HuberLoss: argument 'delta' must be a float or int, got: {type(delta)}")
+        super().__init__(reduction=reduction)
+        _checked_delta(delta, "HuberLoss")
+        self.delta = delta
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return huber_loss(input, target, reduction=self.reduction, delta=self.delta)

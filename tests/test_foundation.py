@@ -157,8 +157,9 @@ def test_vmap_per_example_cross_entropy_is_the_none_reduction():
 @pytest.mark.parametrize("smoothing, weighted", [(0.0, False), (0.1, False), (0.1, True)])
 def test_cross_entropy_value_and_grad_keeps_no_n_by_c_temporary(smoothing, weighted):
     """The only N x C buffer of value+grad is the gradient itself (an output): XLA's temporaries
-    stay far below one N x C array. Guards the optimization barrier in the backward, without
-    which XLA materialised the shifted logits (500 MiB at 4096 x 32000 with smoothing)."""
+    stay far below one N x C array. Guards the XLA:CPU rewrite of the custom JVP
+    (losses_jax._xla_cpu), without which XLA materialised the shifted logits (500 MiB at
+    4096 x 32000 with smoothing)."""
     n, c = 512, 2048
     x = jax.ShapeDtypeStruct((n, c), jnp.float32)
     t = jax.ShapeDtypeStruct((n,), jnp.int32)
