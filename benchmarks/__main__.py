@@ -31,7 +31,7 @@ def _linear_cross_entropy(repeats: int) -> str:
     lce.main(["--runs", str(min(repeats, 3))])
     text = pathlib.Path(lce.__file__).with_name("results").joinpath("linear_cross_entropy.md").read_text()
     begin, end = "<!-- measured: begin -->", "<!-- measured: end -->"
-    block = text[text.index(begin) + len(begin): text.index(end)].strip()
+    block = text[text.index(begin) + len(begin) : text.index(end)].strip()
     return block + "\n\nFloor, expectation and analysis: `benchmarks/results/linear_cross_entropy.md`."
 
 
@@ -51,7 +51,7 @@ def write_results(path: pathlib.Path, results: str) -> None:
     block = f"{START}\n{results}\n{END}"
     text = path.read_text() if path.exists() else ""
     if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
     else:
         text = (text or "# Benchmarks\n") + "\n" + block + "\n"
     path.write_text(text)

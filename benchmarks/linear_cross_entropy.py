@@ -195,14 +195,28 @@ def main(argv=None):
     import torch
 
     machine = _machine()
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     rows = {}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
     procs = {}
     for variant in args.variants.split(","):
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant, "--n", str(args.n),
-               "--h", str(args.h), "--v", str(args.v)]
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--worker",
+            variant,
+            "--n",
+            str(args.n),
+            "--h",
+            str(args.h),
+            "--v",
+            str(args.v),
+        ]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         line = proc.stdout.readline()
@@ -213,8 +227,12 @@ def main(argv=None):
         rows[variant] = dict(json.loads(line[6:]), times=[])
         procs[variant] = proc
         r = rows[variant]
-        print(f"  {variant}: first call {r['first_s']:.2f} s, growth {r['growth'] / MiB:.0f} MiB "
-              f"(set-up {time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+        print(
+            f"  {variant}: first call {r['first_s']:.2f} s, growth {r['growth'] / MiB:.0f} MiB "
+            f"(set-up {time.perf_counter() - t0:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
     for i in range(args.runs):
         for variant, proc in procs.items():
             if variant in SLOW_RUNS:
@@ -222,8 +240,11 @@ def main(argv=None):
             proc.stdin.write("run\n")
             proc.stdin.flush()
             rows[variant]["times"].append(float(proc.stdout.readline().split()[1]))
-        print(f"  round {i + 1}: " + ", ".join(f"{v} {r['times'][-1]:.2f} s" for v, r in rows.items() if r["times"]),
-              file=sys.stderr, flush=True)
+        print(
+            f"  round {i + 1}: " + ", ".join(f"{v} {r['times'][-1]:.2f} s" for v, r in rows.items() if r["times"]),
+            file=sys.stderr,
+            flush=True,
+        )
     for variant, proc in procs.items():
         proc.stdin.close()
         proc.wait()
@@ -243,8 +264,11 @@ def main(argv=None):
         lines.append(
             f"| {variant} | {r['growth'] / MiB:.0f} | {xla} | {med:.2f} | {flops / med / 1e9:.1f} | {comp} | {r['loss']:.6f} |"
         )
-    table = "\n".join(lines) + "\n\n" + "".join(
-        f"\\* {v}: the first call's time (one call only). " for v in SLOW_RUNS if v in rows)
+    table = (
+        "\n".join(lines)
+        + "\n\n"
+        + "".join(f"\\* {v}: the first call's time (one call only). " for v in SLOW_RUNS if v in rows)
+    )
     cmdline = "python benchmarks/linear_cross_entropy.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (
         f"Command: `{cmdline.strip()}`  \n"
@@ -263,7 +287,7 @@ def _write(path, header, table):
     block = f"{begin}\n{header}\n\n{table}\n{end}"
     text = open(path).read() if os.path.exists(path) else f"# linear_cross_entropy benchmark\n\n{begin}\n{end}\n"
     if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
     else:
         text = text + "\n" + block + "\n"
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -46,7 +46,13 @@ def specs():
         ("huber_loss", f"{N}x{D}", (x, y), {"delta": 0.5}, (0,)),
         ("smooth_l1_loss", f"{N}x{D}", (x, y), {"beta": 0.5}, (0,)),
         ("binary_cross_entropy", f"{N}x{D}", (_sig(x), _sig(y)), {}, (0,)),
-        ("binary_cross_entropy_with_logits", f"{N}x{D}, pos_weight", (x, _sig(y)), {"pos_weight": np.abs(f(D)) + 0.5}, (0,)),
+        (
+            "binary_cross_entropy_with_logits",
+            f"{N}x{D}, pos_weight",
+            (x, _sig(y)),
+            {"pos_weight": np.abs(f(D)) + 0.5},
+            (0,),
+        ),
         ("kl_div", f"{N}x{D}, batchmean", (_logsm(x), np.exp(_logsm(y))), {"reduction": "batchmean"}, (0,)),
         ("poisson_nll_loss", f"{N}x{D}", (x, R.poisson(2.0, size=(N, D)).astype(np.float32)), {}, (0,)),
         ("gaussian_nll_loss", f"{N}x{D}", (x, y, np.abs(f(N, D)) + 0.1), {}, (0, 2)),
@@ -58,10 +64,22 @@ def specs():
         ("cosine_embedding_loss", f"{N}x512", (f(N, 512), f(N, 512), _pm1((N,))), {}, (0, 1)),
         ("multi_margin_loss", f"{N}x{K}", (f(N, K), t_idx), {}, (0,)),
         ("multilabel_margin_loss", "1024x100", (f(1024, 100), ml), {}, (0,)),
-        ("multilabel_soft_margin_loss", f"{N}x{K}", (f(N, K), (R.uniform(size=(N, K)) < 0.1).astype(np.float32)), {}, (0,)),
+        (
+            "multilabel_soft_margin_loss",
+            f"{N}x{K}",
+            (f(N, K), (R.uniform(size=(N, K)) < 0.1).astype(np.float32)),
+            {},
+            (0,),
+        ),
         ("triplet_margin_loss", f"{N}x512", (f(N, 512), f(N, 512), f(N, 512)), {}, (0, 1, 2)),
         ("triplet_margin_with_distance_loss", f"{N}x512", (f(N, 512), f(N, 512), f(N, 512)), {}, (0, 1, 2)),
-        ("ctc_loss", f"T={T} N={B} C={C} S={S}", (ctc_lp, R.integers(1, C, size=(B, S)), np.full(B, T), R.integers(S // 2, S + 1, size=B)), {}, (0,)),
+        (
+            "ctc_loss",
+            f"T={T} N={B} C={C} S={S}",
+            (ctc_lp, R.integers(1, C, size=(B, S)), np.full(B, T), R.integers(S // 2, S + 1, size=B)),
+            {},
+            (0,),
+        ),
     ]
 
 
@@ -79,7 +97,7 @@ def _jax_call(name, args, kwargs, grad):
 
     def loss(diff, rest, arrays):
         full = list(rest)
-        for i, d in zip(grad, diff):
+        for i, d in zip(grad, diff, strict=True):
             full[i] = d
         return fn(*full, **arrays, **static)
 
@@ -118,9 +136,18 @@ def run(repeats: int = 7) -> tuple[list[str], list[list[str]]]:
         # 0.2 s per sample and at least 15 samples: these calls take milliseconds and, on a shared
         # VM, the same compiled call runs 3 ms or 10 ms for stretches of about a second (measured
         # call by call); a sample averages dozens of calls, and the median outlasts such stretches.
-        times = interleaved({"ours": ours, "torch": _torch_call(name, args, kwargs, grad)},
-                            repeats=max(repeats, 15), min_time=0.2)
-        rows.append([name, size, fmt_time(times["ours"]), fmt_time(times["torch"]),
-                     f"{times['ours'] / times['torch']:.2f}", f"compile {compile_s:.2f} s"])
+        times = interleaved(
+            {"ours": ours, "torch": _torch_call(name, args, kwargs, grad)}, repeats=max(repeats, 15), min_time=0.2
+        )
+        rows.append(
+            [
+                name,
+                size,
+                fmt_time(times["ours"]),
+                fmt_time(times["torch"]),
+                f"{times['ours'] / times['torch']:.2f}",
+                f"compile {compile_s:.2f} s",
+            ]
+        )
         print(f"  {name}: ours {fmt_time(times['ours'])}, torch {fmt_time(times['torch'])}", flush=True)
     return ["loss (fwd+bwd)", "size (float32)", "losses_jax (jit)", "torch (eager)", "ours / torch", "notes"], rows

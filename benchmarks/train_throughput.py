@@ -97,12 +97,38 @@ def run(repeats: int = 7):
             comp_cells = [f"{np.median(comp):.0f}", f"{vs_comp:.2f}", fmt_time(comp_compile)]
         else:
             comp_cells = ["n/a", "", failure]
-        rows.append([str(batch), f"{ours_m:.0f}", f"{eager_m:.0f}", f"{vs_eager:.2f}", *comp_cells[:2],
-                     fmt_time(float(np.median(ours_compile))), comp_cells[2]])
-        print(f"  batch {batch}: ours {ours_m:.0f} img/s, torch eager {eager_m:.0f} img/s "
-              f"(per round: {vs_eager:.2f}; {[f'{a / b:.2f}' for a, b in zip(ours, eager)]})", flush=True)
-    header = ["batch", "train.fit (img/s)", "torch eager (img/s)", "ours / eager", "torch.compile (img/s)",
-              "ours / compiled", "JAX compile", "torch.compile compile"]
-    return header, rows, (f"{IMAGES} CIFAR-shaped images per epoch; median over {rounds} rounds, each timing one "
-                          "steady epoch of every contender in turn (ratios: median of the per-round ratios); "
-                          "higher is better. Compile: first epoch minus a steady one.")
+        rows.append(
+            [
+                str(batch),
+                f"{ours_m:.0f}",
+                f"{eager_m:.0f}",
+                f"{vs_eager:.2f}",
+                *comp_cells[:2],
+                fmt_time(float(np.median(ours_compile))),
+                comp_cells[2],
+            ]
+        )
+        print(
+            f"  batch {batch}: ours {ours_m:.0f} img/s, torch eager {eager_m:.0f} img/s "
+            f"(per round: {vs_eager:.2f}; {[f'{a / b:.2f}' for a, b in zip(ours, eager, strict=True)]})",
+            flush=True,
+        )
+    header = [
+        "batch",
+        "train.fit (img/s)",
+        "torch eager (img/s)",
+        "ours / eager",
+        "torch.compile (img/s)",
+        "ours / compiled",
+        "JAX compile",
+        "torch.compile compile",
+    ]
+    return (
+        header,
+        rows,
+        (
+            f"{IMAGES} CIFAR-shaped images per epoch; median over {rounds} rounds, each timing one "
+            "steady epoch of every contender in turn (ratios: median of the per-round ratios); "
+            "higher is better. Compile: first epoch minus a steady one."
+        ),
+    )

@@ -139,6 +139,8 @@ def ynnpack_conv(conv: Conv, x: jax.Array, kernel: jax.Array, padding: int) -> j
     (:func:`chunked_kernel_grad`), which make YNNPACK's convolutions faster. Lowered for any
     other platform it is ``conv`` itself (``jax.lax.platform_dependent`` keeps one branch)."""
     return lax.platform_dependent(
-        x, kernel,
+        x,
+        kernel,
         cpu=functools.partial(_ynnpack_conv_on_cpu, conv, padding),
-        default=lambda x, kernel: conv(x, kernel, padding))
+        default=lambda x, kernel: conv(x, kernel, padding),
+    )

@@ -133,12 +133,21 @@ class Conv2d(nnx.Module):
       convolutions under default compile options (``jax.jit`` / ``nnx.jit``).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int = 0,
-                 cpu_impl: CpuImpl = "xla", rngs: nnx.Rngs):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        padding: int = 0,
+        cpu_impl: CpuImpl = "xla",
+        rngs: nnx.Rngs,
+    ):
         _check_cpu_impl(cpu_impl, "Conv2d")
         fan_in = in_channels * kernel_size * kernel_size
         self.kernel = nnx.Param(
-            _torch_uniform(rngs.params(), (kernel_size, kernel_size, in_channels, out_channels), fan_in))
+            _torch_uniform(rngs.params(), (kernel_size, kernel_size, in_channels, out_channels), fan_in)
+        )
         self.bias = nnx.Param(_torch_uniform(rngs.params(), (out_channels,), fan_in))
         self.in_channels = in_channels
         self.out_channels = out_channels

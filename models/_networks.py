@@ -41,7 +41,8 @@ def to_tensor(images) -> jax.Array:
         raise TypeError(f"to_tensor: 'images' must be uint8 (as ToTensor scales only uint8), got {dtype}")
     if np.ndim(images) < 3:
         raise ValueError(
-            f"to_tensor: 'images' must be (..., H, W, C) uint8 images, got shape {tuple(np.shape(images))}")
+            f"to_tensor: 'images' must be (..., H, W, C) uint8 images, got shape {tuple(np.shape(images))}"
+        )
     # A table of the 256 values, divided once by numpy (IEEE float32 division, as torch does):
     # XLA rewrites ``x / 255`` into ``x * (1 / 255)``, which differs in the last bit for 126 of them.
     return jnp.asarray(_TO_TENSOR_TABLE)[jnp.asarray(images).astype(jnp.int32)]
@@ -55,13 +56,13 @@ def _check_images(x, name: str, dtype_out) -> jax.Array:
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(
             f"{name}: 'x' must be floating images in [0, 1], got dtype {dtype}; "
-            "convert uint8 images with models.to_tensor")
+            "convert uint8 images with models.to_tensor"
+        )
     if len(shape) != 4 or shape[1:] != _IMAGE_SHAPE:
         hint = ""
         if len(shape) == 4 and shape[1:] == (3, 32, 32):
             hint = " (this looks like torch's NCHW: use x.transpose(0, 2, 3, 1))"
-        raise ValueError(
-            f"{name}: 'x' must be NHWC images of shape (N, 32, 32, 3), got {shape}{hint}")
+        raise ValueError(f"{name}: 'x' must be NHWC images of shape (N, 32, 32, 3), got {shape}{hint}")
     return jnp.asarray(x).astype(dtype_out)
 
 

@@ -81,7 +81,8 @@ def load_torch_state_dict(model, state_dict):
         hint = " (pass torch_module.state_dict())" if hasattr(state_dict, "state_dict") else ""
         raise TypeError(
             f"load_torch_state_dict: 'state_dict' must be a mapping of name -> tensor, "
-            f"got {type(state_dict).__name__}{hint}")
+            f"got {type(state_dict).__name__}{hint}"
+        )
     items = list(state_dict.items())
     layers = model.layers()
     if len(items) != 2 * len(layers):
@@ -89,7 +90,8 @@ def load_torch_state_dict(model, state_dict):
         raise ValueError(
             f"load_torch_state_dict: {cls} has {len(layers)} layers with weight and bias, so it "
             f"expects {2 * len(layers)} tensors in forward order ({expected}); 'state_dict' has "
-            f"{len(items)}: {[k for k, _ in items]}")
+            f"{len(items)}: {[k for k, _ in items]}"
+        )
 
     flatten_name = _first_linear(model)
     new_values = []
@@ -99,7 +101,8 @@ def load_torch_state_dict(model, state_dict):
             if isinstance(key, str) and key.endswith(wrong):
                 raise ValueError(
                     f"load_torch_state_dict: {cls} layer {i} ({name}) expects its {role} at "
-                    f"position {2 * i + (role == 'bias')} of 'state_dict', found key {key!r}")
+                    f"position {2 * i + (role == 'bias')} of 'state_dict', found key {key!r}"
+                )
         w_shape, b_shape = _torch_shapes(layer)
         converted = []
         for key, value, role, shape in ((w_key, w, "weight", w_shape), (b_key, b, "bias", b_shape)):
@@ -107,11 +110,13 @@ def load_torch_state_dict(model, state_dict):
             if not jnp.issubdtype(array.dtype, jnp.floating):
                 raise TypeError(
                     f"load_torch_state_dict: {cls} layer {i} ({name}) {role} {key!r} must be floating, "
-                    f"got {array.dtype}")
+                    f"got {array.dtype}"
+                )
             if array.shape != shape:
                 raise ValueError(
                     f"load_torch_state_dict: {cls} layer {i} ({name}, {type(layer).__name__}) {role} "
-                    f"{key!r} has torch shape {tuple(array.shape)}, expected {shape}")
+                    f"{key!r} has torch shape {tuple(array.shape)}, expected {shape}"
+                )
             converted.append(array.astype(layer.kernel.dtype))
         w, b = converted
         if isinstance(layer, Conv2d):

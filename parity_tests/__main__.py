@@ -57,7 +57,10 @@ def main(argv=None) -> int:
         print("\r", end="", file=sys.stderr)
 
     width = max(len(f) for f in families)
-    header = f"{'loss: configuration family':<{width}}  {'cases':>5}  {'dtypes':<16}  {'value err':>9}  {'grad err':>9}  {'max rtol':>8}  result"
+    header = (
+        f"{'loss: configuration family':<{width}}  {'cases':>5}  {'dtypes':<16}  "
+        f"{'value err':>9}  {'grad err':>9}  {'max rtol':>8}  result"
+    )
     print(header)
     print("-" * len(header))
     failures = []
@@ -70,7 +73,7 @@ def main(argv=None) -> int:
         failures += [r for r in results if not r.passed]
         print(
             f"{fam:<{width}}  {len(results):>5}  {dtypes:<16}  {verr:>9.1e}  {gerr:>9.1e}  {rtol:>8.0e}  "
-            f"{'PASS' if ok else 'FAIL (%d)' % sum(not r.passed for r in results)}"
+            f"{'PASS' if ok else f'FAIL ({sum(not r.passed for r in results)})'}"
         )
     print("-" * len(header))
     n = sum(len(r) for r in families.values())

@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import hashlib
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -86,9 +86,7 @@ class Case:
 
     def tolerance(self) -> tuple[float, float]:
         elementwise, reduction, atol = TOLERANCES[self.dtype]
-        kind = self.kind or (
-            "elementwise" if self.kwargs.get("reduction", "mean") == "none" else "reduction"
-        )
+        kind = self.kind or ("elementwise" if self.kwargs.get("reduction", "mean") == "none" else "reduction")
         return (elementwise if kind == "elementwise" else reduction), (atol if self.atol is None else self.atol)
 
 
@@ -177,7 +175,7 @@ def run_jax(case: Case, *, jit: bool = True):
 
         def f(*diff):
             full = list(args)
-            for i, d in zip(case.grad, diff):
+            for i, d in zip(case.grad, diff, strict=True):
                 full[i] = d
             return _call(losses_jax, case, full, kwargs, mk)
 
@@ -215,7 +213,7 @@ def run_case(case: Case, *, jit: bool = True) -> Result:
     t_val, t_grads = run_torch(case)
     j_val, j_grads = run_jax(case, jit=jit)
     verr = max_error(j_val, t_val, rtol, atol)
-    gerr = max((max_error(j, t, rtol, atol) for j, t in zip(j_grads, t_grads)), default=0.0)
+    gerr = max((max_error(j, t, rtol, atol) for j, t in zip(j_grads, t_grads, strict=True)), default=0.0)
     passed = verr <= rtol and gerr <= rtol
     detail = ""
     if not passed:
@@ -223,7 +221,7 @@ def run_case(case: Case, *, jit: bool = True) -> Result:
             f"{case.family} / {case.id}: value err {verr:.3g}, grad err {gerr:.3g} (rtol {rtol:g})\n"
             f"  torch value {t_val!r}\n  jax   value {j_val!r}"
         )
-        for i, (j, t) in enumerate(zip(j_grads, t_grads)):
+        for i, (j, t) in enumerate(zip(j_grads, t_grads, strict=True)):
             if max_error(j, t, rtol, atol) > rtol:
                 detail += f"\n  grad of arg {case.grad[i]}:\n  torch {t!r}\n  jax   {j!r}"
     return Result(case, verr, gerr, passed, detail)
@@ -233,5 +231,3 @@ def assert_parity(case: Case, *, jit: bool = True) -> Result:
     result = run_case(case, jit=jit)
     assert result.passed, result.detail
     return result
-
-

@@ -65,9 +65,15 @@ def test_ctc_random(problem, reduction, zero_infinity, concatenated, normalised,
         # as in ours (log-space terms of size |nll| cancel). Against the harness's atol of 1e-6
         # that is only meaningful at moderate nll: larger losses are compared in float64, where
         # the same code is checked to 1e-7.
-        ref = TF.ctc_loss(torch.from_numpy(x), torch.from_numpy(np.asarray(targets, np.int64)),
-                          torch.from_numpy(il), torch.from_numpy(tl), blank=blank, reduction="none",
-                          zero_infinity=True)
+        ref = TF.ctc_loss(
+            torch.from_numpy(x),
+            torch.from_numpy(np.asarray(targets, np.int64)),
+            torch.from_numpy(il),
+            torch.from_numpy(tl),
+            blank=blank,
+            reduction="none",
+            zero_infinity=True,
+        )
         if float(ref.abs().max()) > 5.0:
             dtype = "float64"
     extra = {}
@@ -76,8 +82,18 @@ def test_ctc_random(problem, reduction, zero_infinity, concatenated, normalised,
             "jax_fn": lambda *a: jax.jit(functools.partial(F.ctc_loss, **kw))(*a),
             "torch_fn": functools.partial(TF.ctc_loss, **kw),
         }
-    assert_parity(Case("hypothesis", "ctc_loss", (x, targets, il, tl), {} if traced else kw, dtype=dtype,
-                       kind="reduction", label=f"T={t},N={n},C={c},S={s}", **extra))
+    assert_parity(
+        Case(
+            "hypothesis",
+            "ctc_loss",
+            (x, targets, il, tl),
+            {} if traced else kw,
+            dtype=dtype,
+            kind="reduction",
+            label=f"T={t},N={n},C={c},S={s}",
+            **extra,
+        )
+    )
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -187,8 +203,9 @@ def test_out_of_range_targets_raise_where_torch_reads_out_of_bounds(bad):
     returns an arbitrary number); we raise ValueError naming 'targets' when they are concrete."""
     t = tg.copy()
     t[0, 0] = bad
-    TF.ctc_loss(torch.from_numpy(lp.astype(np.float64)), torch.from_numpy(t), torch.from_numpy(il),
-                torch.from_numpy(tl))  # no error in torch
+    TF.ctc_loss(
+        torch.from_numpy(lp.astype(np.float64)), torch.from_numpy(t), torch.from_numpy(il), torch.from_numpy(tl)
+    )  # no error in torch
     with pytest.raises(ValueError, match="'targets'"):
         F.ctc_loss(lp, t, il, tl)
     # beyond the target length the value is padding and is never read, in torch and here

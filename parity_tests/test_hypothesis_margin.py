@@ -34,9 +34,16 @@ def _signs(g, shape, others):
 
 
 @settings(max_examples=30)
-@given(fn=st.sampled_from(["hinge_embedding_loss", "margin_ranking_loss", "soft_margin_loss"]), shape=shapes,
-       reduction=reductions, margin=st.sampled_from([0.0, 0.5, 1.0, -0.5, 2.0]), ties=st.booleans(),
-       others=st.booleans(), dtype=dtypes, seed=seeds)
+@given(
+    fn=st.sampled_from(["hinge_embedding_loss", "margin_ranking_loss", "soft_margin_loss"]),
+    shape=shapes,
+    reduction=reductions,
+    margin=st.sampled_from([0.0, 0.5, 1.0, -0.5, 2.0]),
+    ties=st.booleans(),
+    others=st.booleans(),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_pointwise_margin_losses(fn, shape, reduction, margin, ties, others, dtype, seed):
     g = np.random.default_rng(seed)
     x = np.asarray(_values(g, shape, ties, 2.0))
@@ -52,9 +59,18 @@ def test_pointwise_margin_losses(fn, shape, reduction, margin, ties, others, dty
 
 
 @settings(max_examples=25)
-@given(n=st.integers(0, 5), d=st.integers(0, 4), batched=st.booleans(), reduction=reductions,
-       margin=st.sampled_from([0.0, 0.3, -0.4, 0.9]), zero_rows=st.booleans(), ties=st.booleans(),
-       others=st.booleans(), dtype=dtypes, seed=seeds)
+@given(
+    n=st.integers(0, 5),
+    d=st.integers(0, 4),
+    batched=st.booleans(),
+    reduction=reductions,
+    margin=st.sampled_from([0.0, 0.3, -0.4, 0.9]),
+    zero_rows=st.booleans(),
+    ties=st.booleans(),
+    others=st.booleans(),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_cosine_embedding(n, d, batched, reduction, margin, zero_rows, ties, others, dtype, seed):
     g = np.random.default_rng(seed)
     shape = (n, d) if batched else (d,)
@@ -62,14 +78,32 @@ def test_cosine_embedding(n, d, batched, reduction, margin, zero_rows, ties, oth
     if zero_rows and batched and n:
         x1[0] = 0.0
     t = _signs(g, (n,) if batched else (), others)
-    assert_parity(Case("hypothesis", "cosine_embedding_loss", (x1, x2, t), {"reduction": reduction, "margin": margin},
-                       grad=(0, 1), dtype=dtype, label=f"{shape}"))
+    assert_parity(
+        Case(
+            "hypothesis",
+            "cosine_embedding_loss",
+            (x1, x2, t),
+            {"reduction": reduction, "margin": margin},
+            grad=(0, 1),
+            dtype=dtype,
+            label=f"{shape}",
+        )
+    )
 
 
 @settings(max_examples=30)
-@given(n=st.integers(0, 5), c=st.integers(1, 5), layout=st.sampled_from(["batched", "unbatched", "scalar"]),
-       p=st.sampled_from([1, 2]), margin=st.sampled_from([1.0, 0.5, 0.0, -0.5]), weighted=st.booleans(),
-       reduction=reductions, ties=st.booleans(), dtype=dtypes, seed=seeds)
+@given(
+    n=st.integers(0, 5),
+    c=st.integers(1, 5),
+    layout=st.sampled_from(["batched", "unbatched", "scalar"]),
+    p=st.sampled_from([1, 2]),
+    margin=st.sampled_from([1.0, 0.5, 0.0, -0.5]),
+    weighted=st.booleans(),
+    reduction=reductions,
+    ties=st.booleans(),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_multi_margin(n, c, layout, p, margin, weighted, reduction, ties, dtype, seed):
     g = np.random.default_rng(seed)
     if layout == "batched":
@@ -88,8 +122,16 @@ def test_multi_margin(n, c, layout, p, margin, weighted, reduction, ties, dtype,
 
 
 @settings(max_examples=30)
-@given(n=st.integers(0, 5), c=st.integers(1, 6), batched=st.booleans(), reduction=reductions,
-       pad_frac=st.floats(0, 1), ties=st.booleans(), dtype=dtypes, seed=seeds)
+@given(
+    n=st.integers(0, 5),
+    c=st.integers(1, 6),
+    batched=st.booleans(),
+    reduction=reductions,
+    pad_frac=st.floats(0, 1),
+    ties=st.booleans(),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_multilabel_margin(n, c, batched, reduction, pad_frac, ties, dtype, seed):
     g = np.random.default_rng(seed)
     shape = (n, c) if batched else (c,)
@@ -98,14 +140,28 @@ def test_multilabel_margin(n, c, batched, reduction, pad_frac, ties, dtype, seed
     x = np.asarray(_values(g, shape, ties))
     t = g.integers(0, c, size=shape)
     t = np.where(g.uniform(size=shape) < pad_frac, -1, t)  # -1 anywhere: only entries before the first count
-    assert_parity(Case("hypothesis", "multilabel_margin_loss", (x, np.asarray(t, np.int64)), {"reduction": reduction},
-                       dtype=dtype, label=f"{shape}"))
+    assert_parity(
+        Case(
+            "hypothesis",
+            "multilabel_margin_loss",
+            (x, np.asarray(t, np.int64)),
+            {"reduction": reduction},
+            dtype=dtype,
+            label=f"{shape}",
+        )
+    )
 
 
 @settings(max_examples=25)
-@given(shape=st.lists(st.integers(0, 4), min_size=1, max_size=3).map(tuple), reduction=reductions,
-       weighted=st.booleans(), hard=st.booleans(), scale=st.sampled_from([1.0, 10.0, 100.0]), dtype=dtypes,
-       seed=seeds)
+@given(
+    shape=st.lists(st.integers(0, 4), min_size=1, max_size=3).map(tuple),
+    reduction=reductions,
+    weighted=st.booleans(),
+    hard=st.booleans(),
+    scale=st.sampled_from([1.0, 10.0, 100.0]),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_multilabel_soft_margin(shape, reduction, weighted, hard, scale, dtype, seed):
     g = np.random.default_rng(seed)
     x = g.normal(size=shape) * scale
@@ -113,15 +169,34 @@ def test_multilabel_soft_margin(shape, reduction, weighted, hard, scale, dtype, 
     args, grad = (x, t), (0, 1)
     if weighted:
         args, grad = (x, t, g.uniform(0.1, 2.0, size=shape[-1:])), (0, 1, 2)
-    assert_parity(Case("hypothesis", "multilabel_soft_margin_loss", args, {"reduction": reduction}, grad=grad,
-                       dtype=dtype, label=f"{shape}"))
+    assert_parity(
+        Case(
+            "hypothesis",
+            "multilabel_soft_margin_loss",
+            args,
+            {"reduction": reduction},
+            grad=grad,
+            dtype=dtype,
+            label=f"{shape}",
+        )
+    )
 
 
 @settings(max_examples=30)
-@given(n=st.integers(0, 4), d=st.integers(1, 4), batched=st.booleans(),
-       p=st.sampled_from([1, 2, 3, 1.5, 0.5, np.inf]), eps=st.sampled_from([1e-6, 0.0, 0.1]), swap=st.booleans(),
-       margin=st.sampled_from([1.0, 0.5, 2.0]), reduction=reductions, ties=st.booleans(),
-       distance=st.sampled_from(["triplet_margin_loss", "default", "squared"]), dtype=dtypes, seed=seeds)
+@given(
+    n=st.integers(0, 4),
+    d=st.integers(1, 4),
+    batched=st.booleans(),
+    p=st.sampled_from([1, 2, 3, 1.5, 0.5, np.inf]),
+    eps=st.sampled_from([1e-6, 0.0, 0.1]),
+    swap=st.booleans(),
+    margin=st.sampled_from([1.0, 0.5, 2.0]),
+    reduction=reductions,
+    ties=st.booleans(),
+    distance=st.sampled_from(["triplet_margin_loss", "default", "squared"]),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_triplet(n, d, batched, p, eps, swap, margin, reduction, ties, distance, dtype, seed):
     g = np.random.default_rng(seed)
     shape = (n, d) if batched else (d,)
@@ -142,8 +217,16 @@ def test_triplet(n, d, batched, p, eps, swap, margin, reduction, ties, distance,
 
 
 @settings(max_examples=30)
-@given(s1=shapes, s2=shapes, p=st.sampled_from([0, 0.5, 1, 1.5, 2, 3, np.inf, -np.inf, -1]),
-       eps=st.sampled_from([1e-6, 0.0, 0.5]), keepdim=st.booleans(), ties=st.booleans(), dtype=dtypes, seed=seeds)
+@given(
+    s1=shapes,
+    s2=shapes,
+    p=st.sampled_from([0, 0.5, 1, 1.5, 2, 3, np.inf, -np.inf, -1]),
+    eps=st.sampled_from([1e-6, 0.0, 0.5]),
+    keepdim=st.booleans(),
+    ties=st.booleans(),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_pairwise_distance(s1, s2, p, eps, keepdim, ties, dtype, seed):
     g = np.random.default_rng(seed)
     try:
@@ -154,14 +237,31 @@ def test_pairwise_distance(s1, s2, p, eps, keepdim, ties, dtype, seed):
     out_shape = np.broadcast_shapes(s1, s2)
     if p in (np.inf, -np.inf) and out_shape and out_shape[-1] == 0:
         p = 2  # torch: the infinity norm of an empty vector is an error (amax of nothing)
-    assert_parity(Case("hypothesis", "pairwise_distance", (x1, x2), {"p": p, "eps": eps, "keepdim": keepdim},
-                       grad=(0, 1), dtype=dtype, kind="elementwise", label=f"{s1},{s2}"))
+    assert_parity(
+        Case(
+            "hypothesis",
+            "pairwise_distance",
+            (x1, x2),
+            {"p": p, "eps": eps, "keepdim": keepdim},
+            grad=(0, 1),
+            dtype=dtype,
+            kind="elementwise",
+            label=f"{s1},{s2}",
+        )
+    )
 
 
 @settings(max_examples=30)
-@given(shape=st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple), data=st.data(),
-       eps=st.sampled_from([1e-8, 0.0, 0.1, 1.0]), zero=st.booleans(), tiny=st.booleans(), ties=st.booleans(),
-       dtype=dtypes, seed=seeds)
+@given(
+    shape=st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple),
+    data=st.data(),
+    eps=st.sampled_from([1e-8, 0.0, 0.1, 1.0]),
+    zero=st.booleans(),
+    tiny=st.booleans(),
+    ties=st.booleans(),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_cosine_similarity(shape, data, eps, zero, tiny, ties, dtype, seed):
     g = np.random.default_rng(seed)
     ndim = max(len(shape), 1)
@@ -182,10 +282,20 @@ def test_cosine_similarity(shape, data, eps, zero, tiny, ties, dtype, seed):
         # ~1e4 and one ulp is ~2e-12, above float64's 1e-12 floor (a draw found it). The floor
         # is scaled by the term size, 1 / max(smallest nonzero norm, eps).
         dtype = "float64"
-        norms = np.concatenate([np.ravel(np.linalg.norm(np.atleast_1d(x), axis=dim if shape else 0))
-                                for x in (x1, x2)])
+        norms = np.concatenate([np.ravel(np.linalg.norm(np.atleast_1d(x), axis=dim if shape else 0)) for x in (x1, x2)])
         nonzero = norms[norms > 0]
         if nonzero.size:
             atol = 1e-12 * max(1.0, 1.0 / max(float(nonzero.min()), eps))
-    assert_parity(Case("hypothesis", "cosine_similarity", (x1, x2), {"dim": dim, "eps": eps}, grad=(0, 1),
-                       dtype=dtype, kind="elementwise", label=f"{shape},dim={dim}", atol=atol))
+    assert_parity(
+        Case(
+            "hypothesis",
+            "cosine_similarity",
+            (x1, x2),
+            {"dim": dim, "eps": eps},
+            grad=(0, 1),
+            dtype=dtype,
+            kind="elementwise",
+            label=f"{shape},dim={dim}",
+            atol=atol,
+        )
+    )

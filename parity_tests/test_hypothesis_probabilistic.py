@@ -23,14 +23,21 @@ nonempty_shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
 def broadcast_to(draw, shape):
     """A shape that broadcasts to ``shape`` without enlarging it: a suffix, sizes kept or 1."""
     k = draw(st.integers(0, len(shape)))
-    suffix = shape[len(shape) - k:]
+    suffix = shape[len(shape) - k :]
     return tuple(draw(st.sampled_from([d, 1])) for d in suffix)
 
 
 @settings(max_examples=30)
-@given(fn=st.sampled_from(["huber_loss", "smooth_l1_loss"]), shape=shapes, reduction=reductions,
-       param=st.sampled_from([0.0, 0.1, 0.5, 1.0, 2.0, 10.0]), ties=st.booleans(), weighted=st.booleans(),
-       dtype=dtypes, seed=seeds)
+@given(
+    fn=st.sampled_from(["huber_loss", "smooth_l1_loss"]),
+    shape=shapes,
+    reduction=reductions,
+    param=st.sampled_from([0.0, 0.1, 0.5, 1.0, 2.0, 10.0]),
+    ties=st.booleans(),
+    weighted=st.booleans(),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_robust(fn, shape, reduction, param, ties, weighted, dtype, seed):
     g = np.random.default_rng(seed)
     if ties:  # differences on a grid that hits 0, the threshold and both zones exactly
@@ -44,12 +51,23 @@ def test_robust(fn, shape, reduction, param, ties, weighted, dtype, seed):
             kw["weight"] = g.uniform(0.0, 2.0, size=shape)
     else:
         kw["beta"] = param
-    assert_parity(Case("hypothesis", fn, (np.asarray(pair[0]), np.asarray(pair[1])), kw, grad=(0, 1), dtype=dtype, label=f"{shape}"))
+    assert_parity(
+        Case(
+            "hypothesis", fn, (np.asarray(pair[0]), np.asarray(pair[1])), kw, grad=(0, 1), dtype=dtype, label=f"{shape}"
+        )
+    )
 
 
 @settings(max_examples=30)
-@given(data=st.data(), shape=shapes, reduction=reductions, weighted=st.booleans(),
-       edge_frac=st.sampled_from([0.0, 0.3, 1.0]), dtype=dtypes, seed=seeds)
+@given(
+    data=st.data(),
+    shape=shapes,
+    reduction=reductions,
+    weighted=st.booleans(),
+    edge_frac=st.sampled_from([0.0, 0.3, 1.0]),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_binary_cross_entropy(data, shape, reduction, weighted, edge_frac, dtype, seed):
     g = np.random.default_rng(seed)
     x = 1 / (1 + np.exp(-g.normal(size=shape) * 3))
@@ -59,12 +77,31 @@ def test_binary_cross_entropy(data, shape, reduction, weighted, edge_frac, dtype
     kw = {"reduction": reduction}
     if weighted:
         kw["weight"] = g.uniform(0.1, 2.0, size=data.draw(broadcast_to(shape)))
-    assert_parity(Case("hypothesis", "binary_cross_entropy", (np.asarray(x), np.asarray(t)), kw, grad=(0, 1), dtype=dtype, label=f"{shape}"))
+    assert_parity(
+        Case(
+            "hypothesis",
+            "binary_cross_entropy",
+            (np.asarray(x), np.asarray(t)),
+            kw,
+            grad=(0, 1),
+            dtype=dtype,
+            label=f"{shape}",
+        )
+    )
 
 
 @settings(max_examples=30)
-@given(data=st.data(), shape=shapes, reduction=reductions, weighted=st.booleans(), pos=st.booleans(),
-       scale=st.sampled_from([1.0, 10.0, 100.0, 1e4]), hard=st.booleans(), dtype=dtypes, seed=seeds)
+@given(
+    data=st.data(),
+    shape=shapes,
+    reduction=reductions,
+    weighted=st.booleans(),
+    pos=st.booleans(),
+    scale=st.sampled_from([1.0, 10.0, 100.0, 1e4]),
+    hard=st.booleans(),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_binary_cross_entropy_with_logits(data, shape, reduction, weighted, pos, scale, hard, dtype, seed):
     g = np.random.default_rng(seed)
     x = np.asarray(g.normal(size=shape) * scale)
@@ -74,12 +111,20 @@ def test_binary_cross_entropy_with_logits(data, shape, reduction, weighted, pos,
         kw["weight"] = g.uniform(0.1, 2.0, size=data.draw(broadcast_to(shape)))
     if pos:
         kw["pos_weight"] = g.uniform(0.1, 5.0, size=data.draw(broadcast_to(shape)))
-    assert_parity(Case("hypothesis", "binary_cross_entropy_with_logits", (x, t), kw, grad=(0, 1), dtype=dtype, label=f"{shape}"))
+    assert_parity(
+        Case("hypothesis", "binary_cross_entropy_with_logits", (x, t), kw, grad=(0, 1), dtype=dtype, label=f"{shape}")
+    )
 
 
 @settings(max_examples=30)
-@given(shape=shapes, reduction=st.sampled_from(["none", "mean", "sum", "batchmean"]), log_target=st.booleans(),
-       zero_frac=st.sampled_from([0.0, 0.3]), dtype=dtypes, seed=seeds)
+@given(
+    shape=shapes,
+    reduction=st.sampled_from(["none", "mean", "sum", "batchmean"]),
+    log_target=st.booleans(),
+    zero_frac=st.sampled_from([0.0, 0.3]),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_kl_div(shape, reduction, log_target, zero_frac, dtype, seed):
     g = np.random.default_rng(seed)
     x = np.asarray(np.log(g.uniform(0.01, 1.0, size=shape)))
@@ -91,8 +136,16 @@ def test_kl_div(shape, reduction, log_target, zero_frac, dtype, seed):
 
 
 @settings(max_examples=30)
-@given(shape=shapes, reduction=reductions, log_input=st.booleans(), full=st.booleans(),
-       eps=st.sampled_from([1e-8, 1e-3, 0.5]), rate=st.sampled_from([0.5, 3.0, 50.0]), dtype=dtypes, seed=seeds)
+@given(
+    shape=shapes,
+    reduction=reductions,
+    log_input=st.booleans(),
+    full=st.booleans(),
+    eps=st.sampled_from([1e-8, 1e-3, 0.5]),
+    rate=st.sampled_from([0.5, 3.0, 50.0]),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_poisson_nll_loss(shape, reduction, log_input, full, eps, rate, dtype, seed):
     g = np.random.default_rng(seed)
     t = np.asarray(g.poisson(rate, size=shape).astype(np.float64))
@@ -113,15 +166,22 @@ def gaussian_problem(draw):
         vshape = shape[:-1]
     elif form == "one":
         i = draw(st.integers(0, len(shape) - 1))
-        vshape = shape[:i] + (1,) + shape[i + 1:]
+        vshape = shape[:i] + (1,) + shape[i + 1 :]
     else:
         vshape = None
     return shape, vshape
 
 
 @settings(max_examples=30)
-@given(problem=gaussian_problem(), reduction=reductions, full=st.booleans(), eps=st.sampled_from([1e-6, 1e-2, 0.3]),
-       vscale=st.sampled_from([1e-8, 1e-3, 1.0, 100.0]), dtype=dtypes, seed=seeds)
+@given(
+    problem=gaussian_problem(),
+    reduction=reductions,
+    full=st.booleans(),
+    eps=st.sampled_from([1e-6, 1e-2, 0.3]),
+    vscale=st.sampled_from([1e-8, 1e-3, 1.0, 100.0]),
+    dtype=dtypes,
+    seed=seeds,
+)
 def test_gaussian_nll_loss(problem, reduction, full, eps, vscale, dtype, seed):
     shape, vshape = problem
     g = np.random.default_rng(seed)
@@ -131,4 +191,6 @@ def test_gaussian_nll_loss(problem, reduction, full, eps, vscale, dtype, seed):
     else:
         var, grad = np.asarray(g.uniform(0.0, 2.0, size=vshape) * vscale), (0, 1, 2)
     kw = {"reduction": reduction, "full": full, "eps": eps}
-    assert_parity(Case("hypothesis", "gaussian_nll_loss", (x, t, var), kw, grad=grad, dtype=dtype, label=f"{shape} var {vshape}"))
+    assert_parity(
+        Case("hypothesis", "gaussian_nll_loss", (x, t, var), kw, grad=grad, dtype=dtype, label=f"{shape} var {vshape}")
+    )

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 import losses_jax
 from losses_jax import LinearCrossEntropyOptions
-
 from parity_tests.cases._data import class_targets, normal, positive, probabilities
 from parity_tests.cases.linear import _fns
 from parity_tests.harness import Case, assert_parity
@@ -32,8 +31,12 @@ BAD = [
     ("1-D linear_weight", (x64, w54[0], t6), {}, "'linear_weight'"),
     ("in_features mismatch", (x64, w54[:, :3], t6), {}, "'linear_weight'"),
     ("bias shape", (x64, w54, t6), {"linear_bias": np.zeros(4, np.float32)}, "'linear_bias'"),
-    ("bias shape K-dim", (x64, normal("k", (5, 2, 4)).astype(np.float32), np.zeros((6, 2), int)),
-     {"linear_bias": np.zeros(5, np.float32)}, "'linear_bias'"),
+    (
+        "bias shape K-dim",
+        (x64, normal("k", (5, 2, 4)).astype(np.float32), np.zeros((6, 2), int)),
+        {"linear_bias": np.zeros(5, np.float32)},
+        "'linear_bias'",
+    ),
     ("K-dim unbatched", (x64[0], normal("k", (5, 2, 4)).astype(np.float32), np.zeros(2, int)), {}, "batched"),
     ("ignore_index with probabilities", (x64, w54, p65), {"ignore_index": -100}, "'ignore_index'"),
     ("weight length", (x64, w54, t6), {"weight": np.ones(4, np.float32)}, "'weight'"),
@@ -68,8 +71,12 @@ def test_bad_input_raises_like_torch(desc, args, kw, text, chunked):
 def test_out_of_bounds_target(chunked):
     t = np.array([0, 1, 7, 3, 4, 0])
     with pytest.raises((IndexError, RuntimeError)):
-        TF.linear_cross_entropy(torch.from_numpy(x64), torch.from_numpy(w54), torch.from_numpy(t),
-                                options=torch.nn.LinearCrossEntropyOptions() if chunked else None)
+        TF.linear_cross_entropy(
+            torch.from_numpy(x64),
+            torch.from_numpy(w54),
+            torch.from_numpy(t),
+            options=torch.nn.LinearCrossEntropyOptions() if chunked else None,
+        )
     with pytest.raises(IndexError, match="Target 7 is out of bounds"):
         losses_jax.linear_cross_entropy(x64, w54, t, options=LinearCrossEntropyOptions() if chunked else None)
 
@@ -124,8 +131,9 @@ def problems(draw):
         ignore = draw(st.sampled_from([None, 0, -1]))
         if ignore is not None:
             kw["ignore_index"] = ignore
-        t = class_targets(("ht", key, ignore), (*lead, *dk), c, ignore=-100 if ignore is None else ignore,
-                          ignore_frac=0.3)
+        t = class_targets(
+            ("ht", key, ignore), (*lead, *dk), c, ignore=-100 if ignore is None else ignore, ignore_frac=0.3
+        )
     args = (x, w, t)
     if draw(st.booleans()):
         args += (normal(("hb", key), (c, *dk)),)
@@ -141,5 +149,16 @@ def test_hypothesis_against_torch(problem):
     # the 'mean' normaliser is 0, which random problems hit (test above).
     tf, jf = _fns(chunk, torch_reference=True)
     grad = (0, 1) + ((2,) if probs else ()) + ((3,) if len(args) > 3 else ())
-    assert_parity(Case("linear_cross_entropy: hypothesis", "linear_cross_entropy", args, kw, grad=grad,
-                       dtype=dtype, torch_fn=tf, jax_fn=jf, label=f"chunk={chunk}"))
+    assert_parity(
+        Case(
+            "linear_cross_entropy: hypothesis",
+            "linear_cross_entropy",
+            args,
+            kw,
+            grad=grad,
+            dtype=dtype,
+            torch_fn=tf,
+            jax_fn=jf,
+            label=f"chunk={chunk}",
+        )
+    )

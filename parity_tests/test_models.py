@@ -69,6 +69,8 @@ def _loss(model, x, y):
 # Module-level jitted functions: nnx.jit caches per (network, dtype, shapes) across tests.
 _value_and_grad = nnx.jit(nnx.value_and_grad(_loss))
 _forward = nnx.jit(lambda model, x: model(x))
+
+
 # The same under models.jit, which train compiles with (on CPU: XLA's own convolutions), and with
 # the convolutions written for YNNPACK (cpu_impl="ynnpack", the CPU default compile options' choice).
 def _apply(layer, h):
@@ -77,9 +79,11 @@ def _apply(layer, h):
 
 _value_and_grad_models_jit = models.jit(nnx.value_and_grad(_loss))
 # name -> (value_and_grad, layer call, cpu_impl of the models)
-JITS = {"nnx.jit": (_value_and_grad, _apply, "xla"),
-        "nnx.jit-ynnpack": (_value_and_grad, _apply, "ynnpack"),
-        "models.jit": (_value_and_grad_models_jit, models.jit(_apply), "xla")}
+JITS = {
+    "nnx.jit": (_value_and_grad, _apply, "xla"),
+    "nnx.jit-ynnpack": (_value_and_grad, _apply, "ynnpack"),
+    "models.jit": (_value_and_grad_models_jit, models.jit(_apply), "xla"),
+}
 
 
 @nnx.jit
@@ -143,10 +147,14 @@ def _pool_decision_flips(model, net, x, conv=_apply) -> list[int]:
 
     def choice(a):  # (N, H, W, C) -> first-maximum index per window, torch's scan order
         n, h, w, c = a.shape
-        return a.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(
-            n, h // 2, w // 2, c, 4).argmax(-1)
+        return (
+            a.reshape(n, h // 2, 2, w // 2, 2, c)
+            .transpose(0, 1, 3, 5, 2, 4)
+            .reshape(n, h // 2, w // 2, c, 4)
+            .argmax(-1)
+        )
 
-    for conv_t, conv_j in zip(convs_t, convs_j):
+    for conv_t, conv_j in zip(convs_t, convs_j, strict=True):
         with torch.no_grad():
             c_t = conv_t(h_t)
         c_j = conv(conv_j, h_j)
@@ -178,8 +186,9 @@ def test_loss_and_every_gradient_match_torch_float64(jax_cls, torch_cls, jit):
     with jax.enable_x64(True):
         torch.manual_seed(3)
         net = torch_cls().double()
-        model = models.load_torch_state_dict(_as_float64(jax_cls(cpu_impl=cpu_impl, rngs=nnx.Rngs(3))),
-                                             net.state_dict())
+        model = models.load_torch_state_dict(
+            _as_float64(jax_cls(cpu_impl=cpu_impl, rngs=nnx.Rngs(3))), net.state_dict()
+        )
         loss_err, grad_errs = _loss_and_grad_errors(model, net, x, y, value_and_grad)
     assert loss_err <= 1e-7
     assert max(grad_errs.values()) <= 1e-7, grad_errs
@@ -255,8 +264,7 @@ def test_max_pool_nan_inf_and_odd_sizes_like_torch():
 # ------------------------------------------------------------------------- state_dict I/O
 
 
-@pytest.mark.parametrize("torch_cls", tm.TWINS["Tudui"] + tm.TWINS["LeNet"],
-                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize("torch_cls", tm.TWINS["Tudui"] + tm.TWINS["LeNet"], ids=lambda c: c.__name__)
 def test_every_tutorial_naming_loads(torch_cls):
     jax_cls = models.Tudui if torch_cls in tm.TWINS["Tudui"] else models.LeNet
     model, net = _twins(jax_cls, torch_cls, seed=7)
@@ -267,8 +275,8 @@ def test_every_tutorial_naming_loads(torch_cls):
     # Export uses the canonical keys; by order it loads back into any naming.
     exported = models.to_torch_state_dict(model, as_torch=True)
     fresh = torch_cls()
-    fresh.load_state_dict(dict(zip(fresh.state_dict(), exported.values())))
-    for a, b in zip(fresh.state_dict().values(), net.state_dict().values()):
+    fresh.load_state_dict(dict(zip(fresh.state_dict(), exported.values(), strict=True)))
+    for a, b in zip(fresh.state_dict().values(), net.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -289,19 +297,23 @@ def test_round_trips_are_exact(jax_cls, torch_cls):
     # JAX -> torch -> JAX: a fresh JAX model's parameters survive exactly.
     fresh = jax_cls(rngs=nnx.Rngs(11))
     again = models.load_torch_state_dict(jax_cls(rngs=nnx.Rngs(12)), models.to_torch_state_dict(fresh))
-    for a, b in zip(jax.tree.leaves(nnx.state(fresh, nnx.Param)), jax.tree.leaves(nnx.state(again, nnx.Param))):
+    for a, b in zip(
+        jax.tree.leaves(nnx.state(fresh, nnx.Param)), jax.tree.leaves(nnx.state(again, nnx.Param)), strict=True
+    ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_load_accepts_requires_grad_and_half_tensors():
     net = tm.Tudui()
     model = models.load_torch_state_dict(models.Tudui(rngs=nnx.Rngs(0)), dict(net.named_parameters()))
-    np.testing.assert_array_equal(models.to_torch_state_dict(model)["model1.7.weight"],
-                                  net.model1[7].weight.detach().numpy())
+    np.testing.assert_array_equal(
+        models.to_torch_state_dict(model)["model1.7.weight"], net.model1[7].weight.detach().numpy()
+    )
     half = {k: v.to(torch.bfloat16) for k, v in net.state_dict().items()}
     model = models.load_torch_state_dict(model, half)
-    np.testing.assert_array_equal(models.to_torch_state_dict(model)["model1.0.bias"],
-                                  half["model1.0.bias"].float().numpy())
+    np.testing.assert_array_equal(
+        models.to_torch_state_dict(model)["model1.0.bias"], half["model1.0.bias"].float().numpy()
+    )
 
 
 # ----------------------------------------------------------------------------- init

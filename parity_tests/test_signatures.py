@@ -36,11 +36,7 @@ def _signature(fn):
 
 
 def _params(fn):
-    return [
-        (p.name, p.kind, p.default)
-        for p in _signature(fn).parameters.values()
-        if p.name != "self"
-    ]
+    return [(p.name, p.kind, p.default) for p in _signature(fn).parameters.values() if p.name != "self"]
 
 
 def _torch_object(name):
@@ -66,7 +62,7 @@ def _compare(ours_fn, theirs_fn, name):
         if p[0] in extra:
             assert p[1] is inspect.Parameter.KEYWORD_ONLY and p[2] is not inspect.Parameter.empty, p
     assert [p[0] for p in ours_core] == [p[0] for p in theirs], f"{name}: parameter names/order differ"
-    for (n, k1, d1), (_, k2, d2) in zip(ours_core, theirs):
+    for (n, k1, d1), (_, k2, d2) in zip(ours_core, theirs, strict=True):
         assert k1 == k2, f"{name}({n}): kind {k1} vs torch {k2}"
         assert _same_default(d1, d2), f"{name}({n}): default {d1!r} vs torch {d2!r}"
 

@@ -21,12 +21,14 @@ def _log_softmax(x):
 
 # -- closed forms -------------------------------------------------------------------------------
 
+
 def test_tiny_cases_by_hand():
     with jax.enable_x64(True):
         lp = _log_softmax(np.array([[0.3, 1.2, -0.5], [0.1, -0.7, 0.9], [1.1, 0.2, 0.0]]))  # (T=3, C=3)
         y = np.exp(lp)
-        one = lambda tgt, t, **kw: float(F.ctc_loss(lp[:t], np.array(tgt, np.int64), np.array(t), np.array(len(tgt)),
-                                                  reduction="sum", **kw))
+        one = lambda tgt, t, **kw: float(
+            F.ctc_loss(lp[:t], np.array(tgt, np.int64), np.array(t), np.array(len(tgt)), reduction="sum", **kw)
+        )
         # T = 1, target "1": the single path "1"
         assert one([1], 1) == pytest.approx(-lp[0, 1], rel=1e-12)
         # T = 2, target "1": paths "1 1", "b 1", "1 b"
@@ -34,7 +36,8 @@ def test_tiny_cases_by_hand():
         assert one([1], 2) == pytest.approx(-math.log(p), rel=1e-12)
         # T = 2, empty target: "b b"; target "1 2": "1 2"; target "1 1": impossible
         assert float(F.ctc_loss(lp[:2], np.zeros((1, 0), np.int64), np.array([2]), np.array([0]))) == pytest.approx(
-            -(lp[0, 0] + lp[1, 0]), rel=1e-12)
+            -(lp[0, 0] + lp[1, 0]), rel=1e-12
+        )
         assert one([1, 2], 2) == pytest.approx(-(lp[0, 1] + lp[1, 2]), rel=1e-12)
         assert one([1, 1], 2) == math.inf
         assert one([1, 1], 2, zero_infinity=True) == 0.0
@@ -57,6 +60,7 @@ def test_mean_divides_by_clamped_target_lengths():
 
 
 # -- an independent reference: enumerate every path ----------------------------------------------
+
 
 def _collapse(path, blank):
     out, prev = [], None
@@ -96,10 +100,11 @@ def test_against_brute_force_and_torchs_gradient_convention(seed):
             ref = lambda z: _brute_nll(z, tg[n, : tl[n]], blank)
             sub = jnp.asarray(x[: il[n], n])
             assert float(F.ctc_loss(x, tg, il, tl, blank=blank, reduction="none")[n]) == pytest.approx(
-                float(ref(sub)), rel=1e-12)
+                float(ref(sub)), rel=1e-12
+            )
             expected = np.asarray(jax.grad(ref)(sub)) + np.exp(x[: il[n], n])
             np.testing.assert_allclose(np.asarray(grad[: il[n], n]), expected, rtol=1e-10, atol=1e-12)
-            np.testing.assert_array_equal(np.asarray(grad[il[n]:, n]), 0.0)
+            np.testing.assert_array_equal(np.asarray(grad[il[n] :, n]), 0.0)
 
 
 def test_log_softmax_inputs_give_the_true_gradient():
@@ -109,8 +114,9 @@ def test_log_softmax_inputs_give_the_true_gradient():
     with jax.enable_x64(True):
         z = jnp.asarray(g.normal(size=(4, 1, 3)))
         tg = np.array([[1, 2]])
-        ours = jax.grad(lambda z: F.ctc_loss(jax.nn.log_softmax(z, -1), tg, np.array([4]), np.array([2]),
-                                             reduction="sum"))(z)
+        ours = jax.grad(
+            lambda z: F.ctc_loss(jax.nn.log_softmax(z, -1), tg, np.array([4]), np.array([2]), reduction="sum")
+        )(z)
         ref = jax.grad(lambda z: _brute_nll(jax.nn.log_softmax(z[:, 0], -1), (1, 2), 0))(z)
         np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-10, atol=1e-12)
 
@@ -167,6 +173,7 @@ def test_class_is_a_pytree_and_jits():
 
 # -- documented behaviour under jit: data-dependent mistakes give NaN ----------------------------
 
+
 @pytest.mark.parametrize(
     "il,tl,tg,bad",
     [
@@ -191,6 +198,7 @@ def test_invalid_values_under_jit_give_nan(il, tl, tg, bad):
 
 
 # -- numerics ------------------------------------------------------------------------------------
+
 
 def test_float32_long_sequences_are_stable():
     g = np.random.default_rng(4)

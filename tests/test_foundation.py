@@ -21,6 +21,7 @@ T = jnp.array([0, 4, 2, -100, 1, 3])
 
 # -- the tutorials' worked numbers, computed by hand (shared/seeds 000 and 004) --------------
 
+
 def test_tutorial_numbers_by_hand():
     a = np.array([[3.0, 2, 1], [1, 2, 3]], np.float32)
     b = np.array([[1.0, 2, 1], [1, 2, 4]], np.float32)
@@ -55,11 +56,20 @@ def test_weighted_mean_and_smoothing_by_hand():
 
 # -- reduction handling and warnings ------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "size_average,reduce,expected",
-    [(None, None, "mean"), (True, None, "mean"), (False, None, "sum"), (None, True, "mean"),
-     (None, False, "none"), (True, True, "mean"), (False, True, "sum"), (True, False, "none"),
-     (False, False, "none")],
+    [
+        (None, None, "mean"),
+        (True, None, "mean"),
+        (False, None, "sum"),
+        (None, True, "mean"),
+        (None, False, "none"),
+        (True, True, "mean"),
+        (False, True, "sum"),
+        (True, False, "none"),
+        (False, False, "none"),
+    ],
 )
 def test_legacy_mapping_is_torchs(size_average, reduce, expected):
     torch_reduction = pytest.importorskip("torch.nn._reduction")
@@ -82,7 +92,9 @@ def test_legacy_arguments_warn_at_the_callers_line():
 
 
 def test_shape_mismatch_warns_like_torch():
-    with pytest.warns(UserWarning, match=r"Using a target size \(\(3,\)\) that is different to the input size \(\(3, 1\)\)") as rec:
+    with pytest.warns(
+        UserWarning, match=r"Using a target size \(\(3,\)\) that is different to the input size \(\(3, 1\)\)"
+    ) as rec:
         out = F.mse_loss(np.ones((3, 1)), np.zeros(3))
     assert rec[0].filename == __file__
     assert float(out) == 1.0
@@ -142,7 +154,7 @@ def test_vmap_over_a_batch_of_problems(name):
     xs = jnp.stack([X, 2 * X, X + 1])
     ys = jnp.stack([_second(name)] * 3)
     batched = jax.vmap(f)(xs, ys)
-    looped = jnp.stack([f(a, b) for a, b in zip(xs, ys)])
+    looped = jnp.stack([f(a, b) for a, b in zip(xs, ys, strict=True)])
     np.testing.assert_allclose(batched, looped, rtol=1e-6)
 
 
@@ -171,8 +183,10 @@ def test_cross_entropy_value_and_grad_keeps_no_n_by_c_temporary(smoothing, weigh
 
 
 @requires_memory_bounds
-@pytest.mark.parametrize("name, kwargs", [("l1_loss", {}), ("mse_loss", {}), ("huber_loss", {"delta": 0.5}),
-                                          ("smooth_l1_loss", {"beta": 0.5})])
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [("l1_loss", {}), ("mse_loss", {}), ("huber_loss", {"delta": 0.5}), ("smooth_l1_loss", {"beta": 0.5})],
+)
 def test_regression_value_and_grad_keeps_no_full_size_temporary(name, kwargs):
     """The gradient is the only full-size buffer: the forward reads input and target straight
     into the reduction (huber/smooth_l1 need their select-free forms and barrier-separated
@@ -185,6 +199,7 @@ def test_regression_value_and_grad_keeps_no_full_size_temporary(name, kwargs):
 
 
 # -- data-dependent problems: concrete -> IndexError, traced -> NaN (documented) ------------
+
 
 def test_out_of_range_target_under_jit_is_nan_not_plausible():
     bad = jnp.array([0, 7, 2, -100, 1, 3])
@@ -222,14 +237,16 @@ def test_half_precision_results_keep_the_input_dtype():
 
 # -- the class API -------------------------------------------------------------------------
 
+
 def test_classes_are_pytrees_usable_as_jit_arguments():
     crit = F.CrossEntropyLoss(weight=jnp.arange(1.0, 6.0), ignore_index=4, label_smoothing=0.2)
     leaves, treedef = jax.tree_util.tree_flatten(crit)
     assert len(leaves) == 1 and leaves[0].shape == (5,)
     t = jnp.where(T < 0, 0, T)
     via_jit = jax.jit(lambda c, x, t: c(x, t))(crit, X, t)
-    np.testing.assert_allclose(via_jit, F.cross_entropy(X, t, weight=jnp.arange(1.0, 6.0), ignore_index=4,
-                                                        label_smoothing=0.2), rtol=1e-6)
+    np.testing.assert_allclose(
+        via_jit, F.cross_entropy(X, t, weight=jnp.arange(1.0, 6.0), ignore_index=4, label_smoothing=0.2), rtol=1e-6
+    )
     rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
     assert rebuilt.ignore_index == 4 and rebuilt.label_smoothing == 0.2
 

@@ -66,7 +66,7 @@ def test_chunked_equals_cross_entropy_of_explicit_logits(red, dk, kind, opts, ch
     vg = lambda f: jax.value_and_grad(lambda *a: jnp.sum(f(*a) * ct), argnums=argnums)
     (v_ours, g_ours), (v_ref, g_ref) = jax.jit(vg(ours))(x, w, b, t), vg(ref)(x, w, b, t)
     _close(v_ours, v_ref)
-    for a, r in zip(g_ours, g_ref):
+    for a, r in zip(g_ours, g_ref, strict=True):
         _close(a, r)
 
 
@@ -94,8 +94,9 @@ def test_value_and_grad_never_hold_the_logits():
     logits_bytes = n * v * 4
     temps = {}
     for name, o in [("chunked", LinearCrossEntropyOptions(batch_chunk_size=chunk)), ("plain", None)]:
-        f = jax.value_and_grad(lambda x, w, o=o: linear_cross_entropy(x, w, t, label_smoothing=0.1, options=o),
-                               argnums=(0, 1))
+        f = jax.value_and_grad(
+            lambda x, w, o=o: linear_cross_entropy(x, w, t, label_smoothing=0.1, options=o), argnums=(0, 1)
+        )
         biggest = max(int(np.prod(a.shape)) for a in _avals(jax.make_jaxpr(f)(x, w).jaxpr) if hasattr(a, "shape"))
         temps[name] = (biggest, jax.jit(f).lower(x, w).compile().memory_analysis().temp_size_in_bytes)
     biggest, temp = temps["chunked"]
@@ -111,28 +112,34 @@ def test_auto_chunk_keeps_block_at_16_mib():
     assert o.resolve_batch_chunk_size(10, 256, 65536) == 10
     assert o.resolve_batch_chunk_size(4096, 256, 10**9) == 1
     assert LinearCrossEntropyOptions(batch_chunk_size=100).resolve_batch_chunk_size(4096, 256, 65536) == 100
-    assert LinearCrossEntropyOptions(batch_chunk_size=None, chunking_method=None).resolve_batch_chunk_size(
-        50, 4, 7) == 50
+    assert (
+        LinearCrossEntropyOptions(batch_chunk_size=None, chunking_method=None).resolve_batch_chunk_size(50, 4, 7) == 50
+    )
 
 
 def test_aspect_ratio_matches_torch_formula():
     torch = pytest.importorskip("torch")
-    for n, h, v, method in itertools.product((1, 7, 100, 4096), (1, 4, 256), (3, 1000, 65536),
-                                             ("aspect_ratio", "aspect_ratio:2", "aspect_ratio:5")):
+    for n, h, v, method in itertools.product(
+        (1, 7, 100, 4096), (1, 4, 256), (3, 1000, 65536), ("aspect_ratio", "aspect_ratio:2", "aspect_ratio:5")
+    ):
         ours = LinearCrossEntropyOptions(chunking_method=method).resolve_batch_chunk_size(n, h, v)
-        theirs = torch.nn.LinearCrossEntropyOptions(chunking_method=method)._adjust(
-            n, h, v, torch.float32).batch_chunk_size
+        theirs = (
+            torch.nn.LinearCrossEntropyOptions(chunking_method=method)._adjust(n, h, v, torch.float32).batch_chunk_size
+        )
         assert ours == theirs, (n, h, v, method)
 
 
-@pytest.mark.parametrize("kw,msg", [
-    ({"batch_chunk_size": 0}, "batch_chunk_size must be positive int or None"),
-    ({"batch_chunk_size": 2.5}, "batch_chunk_size"),
-    ({"chunking_method": "foo"}, "invalid chunking_method"),
-    ({"chunking_method": "aspect_ratio:0"}, "invalid chunking_method"),
-    ({"acc_policy": "fast"}, "invalid acc_policy"),
-    ({"acc_dtype": jnp.int32}, "acc_dtype"),
-])
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        ({"batch_chunk_size": 0}, "batch_chunk_size must be positive int or None"),
+        ({"batch_chunk_size": 2.5}, "batch_chunk_size"),
+        ({"chunking_method": "foo"}, "invalid chunking_method"),
+        ({"chunking_method": "aspect_ratio:0"}, "invalid chunking_method"),
+        ({"acc_policy": "fast"}, "invalid acc_policy"),
+        ({"acc_dtype": jnp.int32}, "acc_dtype"),
+    ],
+)
 def test_options_validation(kw, msg):
     with pytest.raises(ValueError, match=msg):
         LinearCrossEntropyOptions(**kw)
@@ -222,7 +229,9 @@ def test_class_parameters_like_torch_linear():
 
 
 def test_class_is_a_pytree_through_jit_and_grad():
-    m = LinearCrossEntropyLoss(H, C, bias=True, label_smoothing=0.1, options=LinearCrossEntropyOptions(batch_chunk_size=3))
+    m = LinearCrossEntropyLoss(
+        H, C, bias=True, label_smoothing=0.1, options=LinearCrossEntropyOptions(batch_chunk_size=3)
+    )
     x = _arr(N, H)
     t = jnp.asarray(RNG.integers(0, C, size=N))
     loss = jax.jit(lambda m, x: m(x, t))(m, x)

@@ -28,6 +28,7 @@ def cosine_distance(x, y):
 
 # -- hand-computed numbers ------------------------------------------------------------------------
 
+
 def test_torch_docstring_examples_by_hand():
     x = np.array([[0.1, 0.2, 0.4, 0.8]])
     # MultiLabelMarginLoss: labels 3 and 0, not the 1 after the -1
@@ -50,9 +51,12 @@ def test_pointwise_losses_by_hand():
     np.testing.assert_allclose(F.margin_ranking_loss(x1, x2, y, margin=0.5, reduction="none"), [1.5, 0.0])
     assert float(F.MarginRankingLoss()(x1, x2, -y)) == pytest.approx(0.5)
     assert float(F.soft_margin_loss(np.zeros(3), np.ones(3))) == pytest.approx(math.log(2), rel=1e-6)
-    assert float(F.soft_margin_loss(np.array([2.0]), np.array([-1.0]))) == pytest.approx(math.log1p(math.e**2), rel=1e-6)
+    assert float(F.soft_margin_loss(np.array([2.0]), np.array([-1.0]))) == pytest.approx(
+        math.log1p(math.e**2), rel=1e-6
+    )
     assert float(F.multilabel_soft_margin_loss(np.zeros((2, 4)), np.ones((2, 4)), weight=W4)) == pytest.approx(
-        math.log(2) * float(W4.mean()), rel=1e-6)
+        math.log(2) * float(W4.mean()), rel=1e-6
+    )
 
 
 def test_cosine_embedding_and_distances_by_hand():
@@ -72,7 +76,8 @@ def test_cosine_embedding_and_distances_by_hand():
         assert float(F.pairwise_distance(v, v)) == pytest.approx(1e-6 * math.sqrt(2), rel=1e-9)
         assert F.PairwiseDistance(keepdim=True)(v[None], z[None]).shape == (1, 1)
         assert float(F.cosine_similarity(np.array([1.0, 0.0]), np.array([1.0, 1.0]), dim=0)) == pytest.approx(
-            1 / math.sqrt(2), rel=1e-12)
+            1 / math.sqrt(2), rel=1e-12
+        )
         assert float(F.CosineSimilarity(dim=0)(z, v)) == 0.0
         # triplet: d(a,p) = 5, d(a,n) = 10
         a3, p3, n3 = z[None], v[None], 2 * v[None]
@@ -87,7 +92,9 @@ def test_gradients_at_kinks_by_hand():
     g = jax.grad(lambda x: F.hinge_embedding_loss(x, jnp.array([-1.0]), reduction="sum"))(jnp.array([1.0]))
     assert float(g[0]) == -1.0
     # multi-margin: z == 0 gives no gradient (torch's kernel tests z > 0)
-    g = jax.grad(lambda x: F.multi_margin_loss(x, jnp.array([1]), margin=0.5, reduction="sum"))(jnp.array([[0.0, 1.0, 0.5]]))
+    g = jax.grad(lambda x: F.multi_margin_loss(x, jnp.array([1]), margin=0.5, reduction="sum"))(
+        jnp.array([[0.0, 1.0, 0.5]])
+    )
     np.testing.assert_array_equal(g, [[0.0, 0.0, 0.0]])
     # triplet swap tie d(a,n) == d(p,n): the min's gradient is split in half
     f = lambda n: F.triplet_margin_loss(jnp.array([[0.0, 0.0]]), jnp.array([[2.0, 0.0]]), n, p=1, eps=0.0, swap=True)
@@ -114,6 +121,7 @@ def test_cosine_similarity_gradient_below_eps_is_torchs_straight_through_clamp()
 
 # -- documented differences from torch eager ------------------------------------------------------
 
+
 def test_soft_margin_is_finite_where_torch_overflows():
     """torch computes log1p(exp(-y x)) literally: inf (and a NaN gradient) past ~88.7 in float32."""
     torch = pytest.importorskip("torch")
@@ -124,10 +132,13 @@ def test_soft_margin_is_finite_where_torch_overflows():
     assert float(g[0]) == pytest.approx(-1.0)
 
 
-@pytest.mark.parametrize("fn,x,t", [
-    (F.multi_margin_loss, jnp.zeros((0, 3)), jnp.zeros((0,), jnp.int32)),
-    (F.multilabel_margin_loss, jnp.zeros((0, 3)), jnp.zeros((0, 3), jnp.int32)),
-])
+@pytest.mark.parametrize(
+    "fn,x,t",
+    [
+        (F.multi_margin_loss, jnp.zeros((0, 3)), jnp.zeros((0,), jnp.int32)),
+        (F.multilabel_margin_loss, jnp.zeros((0, 3)), jnp.zeros((0, 3), jnp.int32)),
+    ],
+)
 def test_empty_batch_is_nan_mean_and_zero_sum(fn, x, t):
     """torch 2.13 returns uninitialised memory here; we return the empty mean / sum."""
     assert np.isnan(float(fn(x, t)))
@@ -157,9 +168,11 @@ CALLS = {
     "multilabel_soft_margin_loss": lambda a, p, n: F.multilabel_soft_margin_loss(a, jax.nn.sigmoid(p), weight=W4),
     "triplet_margin_loss": lambda a, p, n: F.triplet_margin_loss(a, p, n, p=3, swap=True),
     "triplet_cosine_distance": lambda a, p, n: F.triplet_margin_with_distance_loss(
-        a, p, n, distance_function=cosine_distance, margin=0.5, swap=True),
+        a, p, n, distance_function=cosine_distance, margin=0.5, swap=True
+    ),
     "triplet_l1_class": lambda a, p, n: F.TripletMarginWithDistanceLoss(
-        distance_function=F.PairwiseDistance(p=1), margin=2.0)(a, p, n),
+        distance_function=F.PairwiseDistance(p=1), margin=2.0
+    )(a, p, n),
     "pairwise_distance": lambda a, p, n: jnp.sum(F.pairwise_distance(a, p, p=1.5) * jnp.arange(6.0)),
     "cosine_similarity": lambda a, p, n: jnp.sum(F.cosine_similarity(a, p, dim=0) * jnp.arange(4.0)),
 }
@@ -171,7 +184,7 @@ def test_jit_matches_eager(name):
     np.testing.assert_allclose(jax.jit(f)(A, P, N), f(A, P, N), rtol=2e-6)
     g_eager = jax.grad(f, argnums=(0, 1, 2))(A, P, N)
     g_jit = jax.jit(jax.grad(f, argnums=(0, 1, 2)))(A, P, N)
-    for ge, gj in zip(g_eager, g_jit):
+    for ge, gj in zip(g_eager, g_jit, strict=True):
         np.testing.assert_allclose(gj, ge, rtol=2e-5, atol=1e-6)
 
 
@@ -183,8 +196,10 @@ def test_grad_matches_finite_differences(name):
         grads = jax.grad(f, argnums=(0, 1, 2))(*xs)
         ds = [jnp.asarray(np.random.default_rng(k).normal(size=A.shape)) for k in range(3)]
         h = 1e-6
-        fd = (f(*[x + h * d for x, d in zip(xs, ds)]) - f(*[x - h * d for x, d in zip(xs, ds)])) / (2 * h)
-        directional = sum(float(jnp.vdot(g, d)) for g, d in zip(grads, ds))
+        fd = (
+            f(*[x + h * d for x, d in zip(xs, ds, strict=True)]) - f(*[x - h * d for x, d in zip(xs, ds, strict=True)])
+        ) / (2 * h)
+        directional = sum(float(jnp.vdot(g, d)) for g, d in zip(grads, ds, strict=True))
         assert directional == pytest.approx(float(fd), rel=1e-5, abs=1e-8)
 
 
@@ -193,36 +208,56 @@ def test_vmap_over_a_batch_of_problems(name):
     f = CALLS[name]
     stack = lambda x: jnp.stack([x, 2 * x, x - 0.5])
     batched = jax.vmap(f)(stack(A), stack(P), stack(N))
-    looped = jnp.stack([f(a, p, n) for a, p, n in zip(stack(A), stack(P), stack(N))])
+    looped = jnp.stack([f(a, p, n) for a, p, n in zip(stack(A), stack(P), stack(N), strict=True)])
     np.testing.assert_allclose(batched, looped, rtol=2e-6, atol=1e-7)
 
 
 def test_vmap_per_example_is_the_none_reduction():
     """vmap over examples sees torch's unbatched layouts: (D) vectors, 0-d targets, (C) rows."""
     cases = [
-        (lambda a, p, n: F.triplet_margin_loss(a, p, n, swap=True), (A, P, N), lambda: F.triplet_margin_loss(A, P, N, swap=True, reduction="none")),
-        (lambda a, p, t: F.cosine_embedding_loss(a, p, t), (A, P, S[:, 0]), lambda: F.cosine_embedding_loss(A, P, S[:, 0], reduction="none")),
+        (
+            lambda a, p, n: F.triplet_margin_loss(a, p, n, swap=True),
+            (A, P, N),
+            lambda: F.triplet_margin_loss(A, P, N, swap=True, reduction="none"),
+        ),
+        (
+            lambda a, p, t: F.cosine_embedding_loss(a, p, t),
+            (A, P, S[:, 0]),
+            lambda: F.cosine_embedding_loss(A, P, S[:, 0], reduction="none"),
+        ),
         (lambda a, t: F.multi_margin_loss(a, t), (A, T), lambda: F.multi_margin_loss(A, T, reduction="none")),
-        (lambda a, t: F.multilabel_margin_loss(a, t), (A, ML), lambda: F.multilabel_margin_loss(A, ML, reduction="none")),
-        (lambda a, t: F.multilabel_soft_margin_loss(a, t), (A, jax.nn.sigmoid(P)), lambda: F.multilabel_soft_margin_loss(A, jax.nn.sigmoid(P), reduction="none")),
-        (lambda a, p, n: F.triplet_margin_with_distance_loss(a, p, n, distance_function=cosine_distance), (A, P, N),
-         lambda: F.triplet_margin_with_distance_loss(A, P, N, distance_function=cosine_distance, reduction="none")),
+        (
+            lambda a, t: F.multilabel_margin_loss(a, t),
+            (A, ML),
+            lambda: F.multilabel_margin_loss(A, ML, reduction="none"),
+        ),
+        (
+            lambda a, t: F.multilabel_soft_margin_loss(a, t),
+            (A, jax.nn.sigmoid(P)),
+            lambda: F.multilabel_soft_margin_loss(A, jax.nn.sigmoid(P), reduction="none"),
+        ),
+        (
+            lambda a, p, n: F.triplet_margin_with_distance_loss(a, p, n, distance_function=cosine_distance),
+            (A, P, N),
+            lambda: F.triplet_margin_with_distance_loss(A, P, N, distance_function=cosine_distance, reduction="none"),
+        ),
     ]
     for f, args, none in cases:
         np.testing.assert_allclose(jax.vmap(f)(*args), none(), rtol=2e-6, atol=1e-7)
 
 
 def test_non_default_distance_function_matches_its_formula():
-    loss = F.triplet_margin_with_distance_loss(A, P, N, distance_function=cosine_distance, margin=0.5, swap=True,
-                                               reduction="none")
+    loss = F.triplet_margin_with_distance_loss(
+        A, P, N, distance_function=cosine_distance, margin=0.5, swap=True, reduction="none"
+    )
     dp, dn, ds = cosine_distance(A, P), cosine_distance(A, N), cosine_distance(P, N)
     np.testing.assert_allclose(loss, jnp.maximum(0.5 + dp - jnp.minimum(dn, ds), 0), rtol=1e-6)
     # the default is pairwise_distance with its defaults, as torch
-    np.testing.assert_allclose(F.triplet_margin_with_distance_loss(A, P, N),
-                               F.triplet_margin_loss(A, P, N), rtol=1e-6)
+    np.testing.assert_allclose(F.triplet_margin_with_distance_loss(A, P, N), F.triplet_margin_loss(A, P, N), rtol=1e-6)
 
 
 # -- classes and warnings --------------------------------------------------------------------------
+
 
 def test_classes_are_pytrees_and_cross_jit():
     crit = F.MultiMarginLoss(p=2, margin=0.5, weight=W4)
@@ -231,8 +266,7 @@ def test_classes_are_pytrees_and_cross_jit():
     via_jit = jax.jit(lambda c, x: c(x, T))(crit, A)
     np.testing.assert_allclose(via_jit, F.multi_margin_loss(A, T, p=2, margin=0.5, weight=W4), rtol=1e-6)
     trip = F.TripletMarginWithDistanceLoss(distance_function=cosine_distance, swap=True)
-    np.testing.assert_allclose(jax.jit(lambda c, a, p, n: c(a, p, n))(trip, A, P, N),
-                               trip(A, P, N), rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(lambda c, a, p, n: c(a, p, n))(trip, A, P, N), trip(A, P, N), rtol=1e-6)
     assert F.TripletMarginWithDistanceLoss().distance_function == F.PairwiseDistance()
     # the distance modules hold options only: static pytrees that can be jit arguments too
     for mod in (F.PairwiseDistance(p=1, keepdim=True), F.CosineSimilarity(dim=0, eps=0.5)):
@@ -280,15 +314,20 @@ def test_multilabel_soft_margin_custom_jvp_matches_autodiff_of_the_formula():
         def reference(x, t):
             return jnp.mean(-jnp.mean(t * jax.nn.log_sigmoid(x) + (1 - t) * jax.nn.log_sigmoid(-x), axis=-1))
 
-        for a, b in zip(jax.grad(F.multilabel_soft_margin_loss, (0, 1))(x, t), jax.grad(reference, (0, 1))(x, t)):
+        for a, b in zip(
+            jax.grad(F.multilabel_soft_margin_loss, (0, 1))(x, t), jax.grad(reference, (0, 1))(x, t), strict=True
+        ):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-15)
         for tangents in ((tx, tt), (tx, jnp.zeros_like(tt)), (jnp.zeros_like(tx), tt)):
             _, ours = jax.jvp(F.multilabel_soft_margin_loss, (x, t), tangents)
             _, ref = jax.jvp(reference, (x, t), tangents)
             np.testing.assert_allclose(float(ours), float(ref), rtol=1e-12)
-    edge = F.multilabel_soft_margin_loss(jnp.array([[-jnp.inf, jnp.inf, jnp.inf, -jnp.inf]]),
-                                         jnp.array([[1.0, 0.0, 1.0, 0.0]]), reduction="none")
-    per_term = [F.multilabel_soft_margin_loss(jnp.array([[v]]), jnp.array([[c]]), reduction="none")[0]
-                for v, c in ((-jnp.inf, 1.0), (jnp.inf, 0.0), (jnp.inf, 1.0), (-jnp.inf, 0.0))]
+    edge = F.multilabel_soft_margin_loss(
+        jnp.array([[-jnp.inf, jnp.inf, jnp.inf, -jnp.inf]]), jnp.array([[1.0, 0.0, 1.0, 0.0]]), reduction="none"
+    )
+    per_term = [
+        F.multilabel_soft_margin_loss(jnp.array([[v]]), jnp.array([[c]]), reduction="none")[0]
+        for v, c in ((-jnp.inf, 1.0), (jnp.inf, 0.0), (jnp.inf, 1.0), (-jnp.inf, 0.0))
+    ]
     assert [float(v) for v in per_term[:2]] == [math.inf, math.inf]
     assert all(np.isnan(float(v)) for v in per_term[2:]) and np.isnan(float(edge[0]))

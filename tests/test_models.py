@@ -23,18 +23,28 @@ IDS = ["Tudui", "LeNet"]
 # torch's parameter shapes (OIHW / (out, in)) of each network, in forward order.
 TORCH_SHAPES = {
     "Tudui": {
-        "model1.0.weight": (32, 3, 5, 5), "model1.0.bias": (32,),
-        "model1.2.weight": (32, 32, 5, 5), "model1.2.bias": (32,),
-        "model1.4.weight": (64, 32, 5, 5), "model1.4.bias": (64,),
-        "model1.7.weight": (64, 1024), "model1.7.bias": (64,),
-        "model1.8.weight": (10, 64), "model1.8.bias": (10,),
+        "model1.0.weight": (32, 3, 5, 5),
+        "model1.0.bias": (32,),
+        "model1.2.weight": (32, 32, 5, 5),
+        "model1.2.bias": (32,),
+        "model1.4.weight": (64, 32, 5, 5),
+        "model1.4.bias": (64,),
+        "model1.7.weight": (64, 1024),
+        "model1.7.bias": (64,),
+        "model1.8.weight": (10, 64),
+        "model1.8.bias": (10,),
     },
     "LeNet": {
-        "model.0.weight": (16, 3, 5, 5), "model.0.bias": (16,),
-        "model.2.weight": (32, 16, 5, 5), "model.2.bias": (32,),
-        "model.5.weight": (120, 800), "model.5.bias": (120,),
-        "model.6.weight": (84, 120), "model.6.bias": (84,),
-        "model.7.weight": (10, 84), "model.7.bias": (10,),
+        "model.0.weight": (16, 3, 5, 5),
+        "model.0.bias": (16,),
+        "model.2.weight": (32, 16, 5, 5),
+        "model.2.bias": (32,),
+        "model.5.weight": (120, 800),
+        "model.5.bias": (120,),
+        "model.6.weight": (84, 120),
+        "model.6.bias": (84,),
+        "model.7.weight": (10, 84),
+        "model.7.bias": (10,),
     },
 }
 
@@ -157,8 +167,9 @@ def test_max_pool_jvp_selects_the_chosen_tangent_and_grad_of_grad_works():
 
 
 def _lax_conv(x, kernel, padding):
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((padding, padding), (padding, padding)),
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), ((padding, padding), (padding, padding)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
 
 
 # ------------------------------------------------------------- cpu_impl="ynnpack" (models/_cpu.py)
@@ -277,8 +288,11 @@ def test_ynnpack_impl_is_lowered_only_for_cpu():
         grad = jax.jit(lambda m, x: jax.grad(lambda m: jnp.sum(m(x)))(m))
         return grad.trace(model, x).lower(lowering_platforms=(platform,)).as_text()
 
-    convs = {(impl, platform): hlo(impl, platform).count("stablehlo.convolution")
-             for impl in ("xla", "ynnpack") for platform in ("cpu", "cuda")}
+    convs = {
+        (impl, platform): hlo(impl, platform).count("stablehlo.convolution")
+        for impl in ("xla", "ynnpack")
+        for platform in ("cpu", "cuda")
+    }
     # 3 layers: forward, input gradient (not for the first layer), kernel gradient
     assert convs[("xla", "cpu")] == convs[("xla", "cuda")] == convs[("ynnpack", "cuda")] == 8
     assert convs[("ynnpack", "cpu")] == 3 + 2 + 3 * 2  # kernel gradients over 2 chunks of 2 images
@@ -286,10 +300,15 @@ def test_ynnpack_impl_is_lowered_only_for_cpu():
     assert "stablehlo.pad" not in hlo("ynnpack", "cuda")
 
 
-@pytest.mark.parametrize("make", [lambda impl: models.Tudui(cpu_impl=impl, rngs=nnx.Rngs(0)),
-                                  lambda impl: models.LeNet(cpu_impl=impl, rngs=nnx.Rngs(0)),
-                                  lambda impl: models.Conv2d(3, 4, 3, cpu_impl=impl, rngs=nnx.Rngs(0))],
-                         ids=["Tudui", "LeNet", "Conv2d"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda impl: models.Tudui(cpu_impl=impl, rngs=nnx.Rngs(0)),
+        lambda impl: models.LeNet(cpu_impl=impl, rngs=nnx.Rngs(0)),
+        lambda impl: models.Conv2d(3, 4, 3, cpu_impl=impl, rngs=nnx.Rngs(0)),
+    ],
+    ids=["Tudui", "LeNet", "Conv2d"],
+)
 def test_unknown_cpu_impl_is_a_value_error(make):
     with pytest.raises(ValueError, match=r"'cpu_impl' must be one of \('xla', 'ynnpack'\), got 'eigen'"):
         make("eigen")
@@ -344,8 +363,12 @@ def test_models_jit_is_jax_jit_with_convolutions_off_ynnpack():
     # vmap and jvp around it keep it a top-level jit; JAX refuses compile options on a jit traced
     # inside another jit or under grad (the README and models.jit's docstring say so)
     forward = models.jit(lambda m, x: m(x))
-    np.testing.assert_allclose(np.asarray(jax.vmap(forward, in_axes=(None, 0))(model, x[None])[0]),
-                               np.asarray(jax.jit(lambda m, x: m(x))(model, x)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(jax.vmap(forward, in_axes=(None, 0))(model, x[None])[0]),
+        np.asarray(jax.jit(lambda m, x: m(x))(model, x)),
+        rtol=1e-6,
+        atol=1e-6,
+    )
     with pytest.raises(ValueError, match="compiler_options.*top-level"):
         jax.jit(lambda m: forward(m, x))(model)
     with pytest.raises(ValueError, match="compiler_options.*top-level"):
@@ -416,7 +439,7 @@ def test_load_by_order_under_any_names(cls):
     sd = _torch_like_state_dict(cls, seed=1)
     renamed = {f"whatever.{i}.{k.rsplit('.', 1)[1]}": v for i, (k, v) in enumerate(sd.items())}
     model = models.load_torch_state_dict(cls(rngs=nnx.Rngs(0)), renamed)
-    for a, b in zip(_params(model), _params(cls(rngs=nnx.Rngs(1)))):
+    for a, b in zip(_params(model), _params(cls(rngs=nnx.Rngs(1))), strict=True):
         np.testing.assert_array_equal(a, b)
     # jax arrays and float64 numpy are accepted too (cast to the parameters' float32)
     as_jax = {k: jnp.asarray(v) for k, v in sd.items()}
@@ -432,14 +455,20 @@ def test_load_shape_mismatch_names_layer_and_shapes_and_leaves_model_unchanged()
     before = _params(model)
     sd = _torch_like_state_dict(models.Tudui, seed=1)
     sd["model1.4.weight"] = np.zeros((64, 32, 3, 3), np.float32)
-    with pytest.raises(ValueError, match=r"layer 2 \(conv3, Conv2d\) weight 'model1.4.weight' has torch "
-                                         r"shape \(64, 32, 3, 3\), expected \(64, 32, 5, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 2 \(conv3, Conv2d\) weight 'model1.4.weight' has torch "
+        r"shape \(64, 32, 3, 3\), expected \(64, 32, 5, 5\)",
+    ):
         models.load_torch_state_dict(model, sd)
-    for a, b in zip(before, _params(model)):  # checked before anything was written
+    for a, b in zip(before, _params(model), strict=True):  # checked before anything was written
         np.testing.assert_array_equal(a, b)
     # a LeNet state_dict into a Tudui: same tensor count, first conv has 16 channels, not 32
-    with pytest.raises(ValueError, match=r"\(conv1, Conv2d\) weight 'model.0.weight' has torch shape "
-                                         r"\(16, 3, 5, 5\), expected \(32, 3, 5, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"\(conv1, Conv2d\) weight 'model.0.weight' has torch shape "
+        r"\(16, 3, 5, 5\), expected \(32, 3, 5, 5\)",
+    ):
         models.load_torch_state_dict(model, _torch_like_state_dict(models.LeNet))
 
 
@@ -495,7 +524,9 @@ def test_jit_grad_vmap(cls):
     model = cls(rngs=nnx.Rngs(0))
     x, y = _images(4), jnp.arange(4) % 10
     eager = model(x)
-    np.testing.assert_allclose(np.asarray(nnx.jit(lambda m, x: m(x))(model, x)), np.asarray(eager), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        np.asarray(nnx.jit(lambda m, x: m(x))(model, x)), np.asarray(eager), rtol=1e-6, atol=1e-7
+    )
     # functional style: split once, jit a pure function of the state
     graphdef, state = nnx.split(model)
     forward = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x))
@@ -525,4 +556,4 @@ def test_optimizer_step_changes_parameters():
 
     first, second = float(step(model, optimizer, x, y)), float(step(model, optimizer, x, y))
     assert second < first  # same batch twice: SGD lowers the loss
-    assert all(not np.array_equal(a, b) for a, b in zip(before, _params(model)))
+    assert all(not np.array_equal(a, b) for a, b in zip(before, _params(model), strict=True))

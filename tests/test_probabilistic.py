@@ -29,7 +29,8 @@ LOSSES = {
     "smooth_l1_loss beta=0": lambda x, y: F.smooth_l1_loss(x, y, beta=0.0),
     "binary_cross_entropy": lambda x, y: F.binary_cross_entropy(jax.nn.sigmoid(x), jax.nn.sigmoid(y), weight=V[0]),
     "binary_cross_entropy_with_logits": lambda x, y: F.binary_cross_entropy_with_logits(
-        x, jax.nn.sigmoid(y), weight=V[:, :1], pos_weight=V[0]),
+        x, jax.nn.sigmoid(y), weight=V[:, :1], pos_weight=V[0]
+    ),
     "kl_div": lambda x, y: F.kl_div(jax.nn.log_softmax(x, -1), jax.nn.softmax(y, -1), reduction="batchmean"),
     "kl_div log_target": lambda x, y: F.kl_div(x, y, reduction="sum", log_target=True),
     "poisson_nll_loss": lambda x, y: F.poisson_nll_loss(x, jnp.abs(y) * 3, full=True),
@@ -40,17 +41,22 @@ LOSSES = {
 
 # -- hand-computed numbers -------------------------------------------------------------------
 
+
 def test_binary_cross_entropy_by_hand():
     x, t = np.array([0.8, 0.3]), np.array([1.0, 0.0])
     assert float(F.binary_cross_entropy(x, t)) == pytest.approx(-(math.log(0.8) + math.log(0.7)) / 2, rel=1e-6)
     w = np.array([2.0, 0.5])
-    assert float(F.binary_cross_entropy(x, t, weight=w)) == pytest.approx(-(2 * math.log(0.8) + 0.5 * math.log(0.7)) / 2, rel=1e-6)
+    assert float(F.binary_cross_entropy(x, t, weight=w)) == pytest.approx(
+        -(2 * math.log(0.8) + 0.5 * math.log(0.7)) / 2, rel=1e-6
+    )
     # probabilities 0 and 1: each log clamped at -100
     out = F.binary_cross_entropy(np.array([0.0, 1.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0, 1.0]), reduction="none")
     np.testing.assert_array_equal(np.asarray(out), [100.0, 100.0, 0.0, 0.0])
     assert float(F.binary_cross_entropy(np.array([0.0]), np.array([0.5]), reduction="sum")) == pytest.approx(50.0)
     # gradient at 0 and 1: torch's (x - t) / max(x (1 - x), 1e-12)
-    gx = jax.grad(lambda x: F.binary_cross_entropy(x, jnp.array([1.0, 0.0, 0.0]), reduction="sum"))(jnp.array([0.0, 1.0, 0.0]))
+    gx = jax.grad(lambda x: F.binary_cross_entropy(x, jnp.array([1.0, 0.0, 0.0]), reduction="sum"))(
+        jnp.array([0.0, 1.0, 0.0])
+    )
     np.testing.assert_allclose(np.asarray(gx), [-1e12, 1e12, 0.0], rtol=1e-6)
 
 
@@ -59,11 +65,15 @@ def test_binary_cross_entropy_with_logits_by_hand():
     ref = -math.log(1 / (1 + math.exp(-1.5)))
     out = F.BCEWithLogitsLoss(pos_weight=jnp.ones(64))(jnp.full((10, 64), 1.5), jnp.ones((10, 64)))
     assert float(out) == pytest.approx(ref, rel=1e-5) and ref == pytest.approx(0.2014, abs=1e-4)  # float32 mean of 640
-    out = F.binary_cross_entropy_with_logits(jnp.full((2, 3), 1.5), jnp.ones((2, 3)), pos_weight=jnp.array([3.0, 1.0, 0.5]), reduction="none")
+    out = F.binary_cross_entropy_with_logits(
+        jnp.full((2, 3), 1.5), jnp.ones((2, 3)), pos_weight=jnp.array([3.0, 1.0, 0.5]), reduction="none"
+    )
     np.testing.assert_allclose(np.asarray(out[0]), [3 * ref, ref, 0.5 * ref], rtol=1e-6)
     # huge logits: exact and finite (no log(0), no exp overflow), gradients +-1
     x, t = jnp.array([1e4, -1e4, 1e4, -1e4]), jnp.array([0.0, 1.0, 1.0, 0.0])
-    np.testing.assert_array_equal(np.asarray(F.binary_cross_entropy_with_logits(x, t, reduction="none")), [1e4, 1e4, 0.0, 0.0])
+    np.testing.assert_array_equal(
+        np.asarray(F.binary_cross_entropy_with_logits(x, t, reduction="none")), [1e4, 1e4, 0.0, 0.0]
+    )
     gx = jax.grad(lambda x: F.binary_cross_entropy_with_logits(x, t, reduction="sum"))(x)
     np.testing.assert_array_equal(np.asarray(gx), [1.0, -1.0, 0.0, 0.0])
 
@@ -71,16 +81,24 @@ def test_binary_cross_entropy_with_logits_by_hand():
 def test_robust_by_hand():
     d = np.array([0.5, 2.0, -3.0, 0.0])
     np.testing.assert_allclose(np.asarray(F.huber_loss(d, np.zeros(4), reduction="none")), [0.125, 1.5, 2.5, 0.0])
-    np.testing.assert_allclose(np.asarray(F.huber_loss(d, np.zeros(4), reduction="none", delta=2.0)), [0.125, 2.0, 4.0, 0.0])
-    np.testing.assert_allclose(np.asarray(F.smooth_l1_loss(d, np.zeros(4), reduction="none", beta=2.0)), [0.0625, 1.0, 2.0, 0.0])
+    np.testing.assert_allclose(
+        np.asarray(F.huber_loss(d, np.zeros(4), reduction="none", delta=2.0)), [0.125, 2.0, 4.0, 0.0]
+    )
+    np.testing.assert_allclose(
+        np.asarray(F.smooth_l1_loss(d, np.zeros(4), reduction="none", beta=2.0)), [0.0625, 1.0, 2.0, 0.0]
+    )
     np.testing.assert_allclose(np.asarray(F.smooth_l1_loss(d, np.zeros(4), reduction="none", beta=0.0)), np.abs(d))
     # huber's weighted 'mean' is a plain mean of w * loss (torch 2.13), not / sum(w) as l1/mse
     w = np.array([1.0, 2.0, 0.0, 1.0])
     assert float(F.huber_loss(d, np.zeros(4), weight=w)) == pytest.approx((0.125 + 3.0) / 4)
     # gradients at ties are 0; beyond the threshold +-delta (and +-1 for smooth_l1), also at inf
     z = jnp.array([0.0, 0.5, 5.0, -jnp.inf])
-    np.testing.assert_array_equal(np.asarray(jax.grad(lambda x: F.huber_loss(x, jnp.zeros(4), reduction="sum", delta=2.0))(z)), [0, 0.5, 2, -2])
-    np.testing.assert_array_equal(np.asarray(jax.grad(lambda x: F.smooth_l1_loss(x, jnp.zeros(4), reduction="sum"))(z)), [0, 0.5, 1, -1])
+    np.testing.assert_array_equal(
+        np.asarray(jax.grad(lambda x: F.huber_loss(x, jnp.zeros(4), reduction="sum", delta=2.0))(z)), [0, 0.5, 2, -2]
+    )
+    np.testing.assert_array_equal(
+        np.asarray(jax.grad(lambda x: F.smooth_l1_loss(x, jnp.zeros(4), reduction="sum"))(z)), [0, 0.5, 1, -1]
+    )
 
 
 def test_kl_div_by_hand():
@@ -94,24 +112,32 @@ def test_kl_div_by_hand():
         assert float(F.kl_div(logq, p)) == pytest.approx(terms.mean(), rel=1e-6)
     # log_target gives the same numbers; a target 0 is -inf in log space (exp(-inf) * (-inf - x) is
     # NaN in torch and here: use log_target=False for exact zeros)
-    assert float(F.kl_div(logq[1], np.log(p[1]), reduction="sum", log_target=True)) == pytest.approx(terms[1].sum(), rel=1e-6)
+    assert float(F.kl_div(logq[1], np.log(p[1]), reduction="sum", log_target=True)) == pytest.approx(
+        terms[1].sum(), rel=1e-6
+    )
     # target 0: the term is 0, the input gradient 0, the target gradient NaN (torch's xlogy derivative)
     gx, gt = jax.grad(lambda x, t: F.kl_div(x, t, reduction="sum"), argnums=(0, 1))(jnp.asarray(logq), jnp.asarray(p))
     assert float(gx[0, 2]) == 0.0 and np.isnan(gt[0, 2])
     assert np.isfinite(np.asarray(gt)[p > 0]).all()
     # batchmean of a 0-d input is the sum (torch: no division)
-    assert float(F.kl_div(jnp.array(-1.0), jnp.array(0.5), reduction="batchmean")) == pytest.approx(0.5 * (math.log(0.5) + 1))
+    assert float(F.kl_div(jnp.array(-1.0), jnp.array(0.5), reduction="batchmean")) == pytest.approx(
+        0.5 * (math.log(0.5) + 1)
+    )
 
 
 def test_poisson_by_hand():
     x, t = math.log(2.0), 3.0
     stirling = 3 * math.log(3) - 3 + 0.5 * math.log(2 * math.pi * 3)
     assert float(F.poisson_nll_loss(jnp.array([x]), jnp.array([t]))) == pytest.approx(2 - 3 * x, rel=1e-6)
-    assert float(F.poisson_nll_loss(jnp.array([x]), jnp.array([t]), full=True)) == pytest.approx(2 - 3 * x + stirling, rel=1e-6)
+    assert float(F.poisson_nll_loss(jnp.array([x]), jnp.array([t]), full=True)) == pytest.approx(
+        2 - 3 * x + stirling, rel=1e-6
+    )
     # no Stirling term where target <= 1
     out = F.poisson_nll_loss(jnp.array([x, x]), jnp.array([1.0, 0.0]), full=True, reduction="none")
     np.testing.assert_allclose(np.asarray(out), [2 - x, 2], rtol=1e-6)
-    assert float(F.poisson_nll_loss(jnp.array([2.0]), jnp.array([3.0]), log_input=False, eps=0.0)) == pytest.approx(2 - 3 * math.log(2), rel=1e-6)
+    assert float(F.poisson_nll_loss(jnp.array([2.0]), jnp.array([3.0]), log_input=False, eps=0.0)) == pytest.approx(
+        2 - 3 * math.log(2), rel=1e-6
+    )
     # integer counts are accepted as targets
     assert float(F.poisson_nll_loss(jnp.array([x]), jnp.array([3]))) == pytest.approx(2 - 3 * x, rel=1e-6)
 
@@ -136,6 +162,7 @@ def test_gaussian_by_hand():
 
 
 # -- transforms --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_jit_grad_vmap(name):
@@ -166,12 +193,15 @@ def test_forward_mode_ignores_infinite_partials_of_other_arguments():
 def test_second_derivatives_exist():
     h = jax.hessian(lambda x: F.huber_loss(x, jnp.zeros(3), reduction="sum"))(jnp.array([0.3, 2.0, -5.0]))
     np.testing.assert_allclose(np.diag(np.asarray(h)), [1.0, 0.0, 0.0])
-    h = jax.hessian(lambda x: F.binary_cross_entropy_with_logits(x, jnp.ones(2), reduction="sum"))(jnp.array([0.0, 2.0]))
+    h = jax.hessian(lambda x: F.binary_cross_entropy_with_logits(x, jnp.ones(2), reduction="sum"))(
+        jnp.array([0.0, 2.0])
+    )
     s = 1 / (1 + np.exp(-np.array([0.0, 2.0])))
     np.testing.assert_allclose(np.diag(np.asarray(h)), s * (1 - s), rtol=1e-6)
 
 
 # -- documented under-jit behaviour of data-dependent errors ----------------------------------
+
 
 def test_bce_out_of_range_is_an_error_eagerly_and_nan_under_jit():
     x, t = jnp.array([0.5, 1.5, 0.2, 0.7]), jnp.array([1.0, 1.0, -0.5, 0.0])
@@ -185,7 +215,9 @@ def test_bce_out_of_range_is_an_error_eagerly_and_nan_under_jit():
     assert np.isfinite(np.asarray(gx)[[0, 3]]).all()
     assert np.isnan(float(jax.jit(F.binary_cross_entropy)(x, t)))  # the mean is NaN
     # vmap traces too: same NaN semantics
-    assert np.isnan(np.asarray(jax.vmap(lambda a, b: F.binary_cross_entropy(a, b))(x[:, None], t[:, None]))[[1, 2]]).all()
+    assert np.isnan(
+        np.asarray(jax.vmap(lambda a, b: F.binary_cross_entropy(a, b))(x[:, None], t[:, None]))[[1, 2]]
+    ).all()
 
 
 def test_gaussian_negative_var_is_an_error_eagerly_and_nan_under_jit():
@@ -199,6 +231,7 @@ def test_gaussian_negative_var_is_an_error_eagerly_and_nan_under_jit():
 
 
 # -- warnings ----------------------------------------------------------------------------------
+
 
 def test_kl_div_mean_warning_is_torchs():
     torch = pytest.importorskip("torch")
@@ -214,7 +247,12 @@ def test_kl_div_mean_warning_is_torchs():
     with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size") as rec:
         F.KLDivLoss()(jnp.zeros(2), jnp.ones(2))
     assert rec[0].filename == __file__
-    for kw in ({"reduction": "batchmean"}, {"reduction": "sum"}, {"size_average": True}, {"reduction": "elementwise_mean"}):
+    for kw in (
+        {"reduction": "batchmean"},
+        {"reduction": "sum"},
+        {"size_average": True},
+        {"reduction": "elementwise_mean"},
+    ):
         with warnings.catch_warnings(record=True) as rec:
             warnings.simplefilter("always")
             F.kl_div(jnp.zeros(2), jnp.ones(2), **kw)
@@ -252,7 +290,7 @@ def test_classes_are_pytrees_and_jit(loss, args):
     leaves, tree = jax.tree_util.tree_flatten(loss)
     rebuilt = jax.tree_util.tree_unflatten(tree, leaves)
     np.testing.assert_allclose(np.asarray(rebuilt(*a)), np.asarray(loss(*a)), rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(jax.jit(lambda l, *a: l(*a))(loss, *a)), np.asarray(loss(*a)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(jax.jit(lambda fn, *a: fn(*a))(loss, *a)), np.asarray(loss(*a)), rtol=1e-6)
 
 
 def test_class_options_and_repr():
@@ -282,11 +320,17 @@ def test_functional_positional_order():
     b = F.binary_cross_entropy_with_logits(X, Q, None, None, None, "sum", jnp.ones(5))
     assert float(b) == pytest.approx(float(F.binary_cross_entropy_with_logits(X, Q, reduction="sum")), rel=1e-6)
     c = F.poisson_nll_loss(jnp.exp(X), jnp.abs(Y) * 3, False, True, None, 0.5, None, "sum")
-    assert float(c) == pytest.approx(float(F.poisson_nll_loss(jnp.exp(X), jnp.abs(Y) * 3, log_input=False, full=True, eps=0.5, reduction="sum")))
+    assert float(c) == pytest.approx(
+        float(F.poisson_nll_loss(jnp.exp(X), jnp.abs(Y) * 3, log_input=False, full=True, eps=0.5, reduction="sum"))
+    )
     assert np.isfinite(float(c))
     assert float(F.huber_loss(X, Y, "sum", 0.5)) == pytest.approx(float(F.huber_loss(X, Y, reduction="sum", delta=0.5)))
-    assert float(F.smooth_l1_loss(X, Y, None, None, "sum", 0.5)) == pytest.approx(float(F.smooth_l1_loss(X, Y, reduction="sum", beta=0.5)))
-    assert float(F.gaussian_nll_loss(X, Y, V, True, 0.1, "sum")) == pytest.approx(float(F.gaussian_nll_loss(X, Y, V, full=True, eps=0.1, reduction="sum")))
+    assert float(F.smooth_l1_loss(X, Y, None, None, "sum", 0.5)) == pytest.approx(
+        float(F.smooth_l1_loss(X, Y, reduction="sum", beta=0.5))
+    )
+    assert float(F.gaussian_nll_loss(X, Y, V, True, 0.1, "sum")) == pytest.approx(
+        float(F.gaussian_nll_loss(X, Y, V, full=True, eps=0.1, reduction="sum"))
+    )
 
 
 def test_dtypes():

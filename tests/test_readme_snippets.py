@@ -32,8 +32,9 @@ def _marked_blocks(text: str) -> dict[str, list[tuple[int, str]]]:
         if line.strip() == MARKER:
             fence = lines[i + 1].strip() if i + 1 < len(lines) else ""
             if fence != "```python":
-                raise AssertionError(f"README.md:{i + 1}: {MARKER} must be followed by a ```python fence, "
-                                     f"got {fence!r}")
+                raise AssertionError(
+                    f"README.md:{i + 1}: {MARKER} must be followed by a ```python fence, got {fence!r}"
+                )
             end = i + 2
             while end < len(lines) and lines[end].strip() != "```":
                 end += 1
@@ -54,8 +55,10 @@ def test_the_models_section_has_marked_snippets():
 
 
 def test_marker_parsing():
-    text = ("## A\n<!-- snippet -->\n```python\nx = 1\n```\n```python\nnot run\n```\n"
-            "## B\n<!-- snippet -->\n```python\ny = 2\n```\n")
+    text = (
+        "## A\n<!-- snippet -->\n```python\nx = 1\n```\n```python\nnot run\n```\n"
+        "## B\n<!-- snippet -->\n```python\ny = 2\n```\n"
+    )
     assert _marked_blocks(text) == {"A": [(4, "x = 1\n")], "B": [(12, "y = 2\n")]}
     with pytest.raises(AssertionError, match="must be followed"):
         _marked_blocks("<!-- snippet -->\n```bash\nls\n```\n")

@@ -56,14 +56,22 @@ def _event_tags(workdir: Path) -> set[str]:
 
 def test_help_explains_every_option():
     out = subprocess.run(_cli("--help"), capture_output=True, text=True, env=_env(), cwd=ROOT, check=True).stdout
-    for opt in ("--dataset", "--model", "--epochs", "--batch-size", "--lr", "--optimizer",
-                "--workdir", "--data-dir", "--seed"):
+    for opt in (
+        "--dataset",
+        "--model",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--optimizer",
+        "--workdir",
+        "--data-dir",
+        "--seed",
+    ):
         assert opt in out
     from train.__main__ import parse_args
 
     args = parse_args([])
-    assert (args.dataset, args.model, args.optimizer, args.lr, args.batch_size) == (
-        "cifar10", "tudui", "sgd", 0.01, 64)
+    assert (args.dataset, args.model, args.optimizer, args.lr, args.batch_size) == ("cifar10", "tudui", "sgd", 0.01, 64)
 
 
 def _one_line(stderr: str) -> str:
@@ -77,10 +85,28 @@ def test_ctrl_c_then_resume_nothing_left_and_checkpoint_errors(tmp_path):
     checkpoint it says where a rerun resumes; the rerun does, a second one has nothing left to
     train; an incompatible or damaged checkpoint is one line with the right advice."""
     wd = tmp_path / "run"
-    common = ("--dataset", "fake", "--fake-size", "70", "--batch-size", "32", "--model", "tudui",
-              "--workdir", str(wd), "--steps-per-call", "1")
-    proc = subprocess.Popen(_cli(*common, "--epochs", "200"), env=_env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    common = (
+        "--dataset",
+        "fake",
+        "--fake-size",
+        "70",
+        "--batch-size",
+        "32",
+        "--model",
+        "tudui",
+        "--workdir",
+        str(wd),
+        "--steps-per-call",
+        "1",
+    )
+    proc = subprocess.Popen(
+        _cli(*common, "--epochs", "200"),
+        env=_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 300
         while not (wd / "checkpoints" / "1").is_dir():
@@ -101,26 +127,36 @@ def test_ctrl_c_then_resume_nothing_left_and_checkpoint_errors(tmp_path):
     latest = int(match[1])
     assert latest >= 1 and latest == train.latest_checkpoint(wd)
 
-    res = subprocess.run(_cli(*common, "--epochs", str(latest + 1)), env=_env(), cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        _cli(*common, "--epochs", str(latest + 1)), env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     out = res.stdout
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"resuming from epoch {latest}" in out
     assert f"epoch {latest + 1}/{latest + 1}: train loss " in out and "test accuracy" in out
     assert "best test accuracy" in out and "wall time" in out
     assert "Traceback" not in res.stderr
-    assert {"train/loss", "eval/loss", "eval/accuracy", "train/images_per_sec",
-            "train/learning_rate"} <= _event_tags(wd)
+    assert {"train/loss", "eval/loss", "eval/accuracy", "train/images_per_sec", "train/learning_rate"} <= _event_tags(
+        wd
+    )
 
-    done = subprocess.run(_cli(*common, "--epochs", str(latest + 1)), env=_env(), cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        _cli(*common, "--epochs", str(latest + 1)), env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0 and done.stderr == ""
     assert done.stdout.strip() == (
         f"nothing left to train: {wd / 'checkpoints' / str(latest + 1)} holds {latest + 1} finished "
-        f"epochs and --epochs is {latest + 1}; pass a larger --epochs to train further")
+        f"epochs and --epochs is {latest + 1}; pass a larger --epochs to train further"
+    )
 
-    other = subprocess.run(_cli(*common, "--epochs", str(latest + 2), "--optimizer", "adam"), env=_env(),
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    other = subprocess.run(
+        _cli(*common, "--epochs", str(latest + 2), "--optimizer", "adam"),
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert other.returncode == 1
     line = _one_line(other.stderr)
     assert line.startswith(f"error: checkpoint {wd.absolute() / 'checkpoints' / str(latest + 1)} does not match ")
@@ -129,8 +165,9 @@ def test_ctrl_c_then_resume_nothing_left_and_checkpoint_errors(tmp_path):
     state = wd / "checkpoints" / str(latest + 1) / "state"
     victim = max((f for f in state.rglob("*") if f.is_file()), key=lambda f: f.stat().st_size)
     victim.write_bytes(b"\x00garbage" * 7)
-    broken = subprocess.run(_cli(*common, "--epochs", str(latest + 2)), env=_env(), cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    broken = subprocess.run(
+        _cli(*common, "--epochs", str(latest + 2)), env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert broken.returncode == 1
     line = _one_line(broken.stderr)
     assert f"checkpoints/{latest + 1} cannot be read (" in line and "it is damaged" in line
@@ -140,8 +177,13 @@ def test_ctrl_c_then_resume_nothing_left_and_checkpoint_errors(tmp_path):
 
 def test_cli_clear_errors(tmp_path):
     # No data, no network allowed: the message names the exact place for the archive.
-    res = subprocess.run(_cli("--data-dir", str(tmp_path / "tfds"), "--no-download"), env=_env(),
-                         cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(
+        _cli("--data-dir", str(tmp_path / "tfds"), "--no-download"),
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2
     assert str(tmp_path / "tfds" / "downloads" / "manual" / "cifar-10-binary.tar.gz") in res.stderr
     assert "error: CIFAR-10 is not available" in res.stderr and "Traceback" not in res.stderr
@@ -173,13 +215,19 @@ def test_four_devices_same_losses_as_one():
     runs = {}
     for n in (1, 4):
         env = _env(XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
-        res = subprocess.run([sys.executable, "-c", FIT_SCRIPT, str(ROOT / "tests")], env=env,
-                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        res = subprocess.run(
+            [sys.executable, "-c", FIT_SCRIPT, str(ROOT / "tests")],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert res.returncode == 0, res.stderr
         runs[n] = json.loads(res.stdout.strip().splitlines()[-1])
     assert runs[1]["devices"] == 1 and runs[4]["devices"] == 4
     for mode in ("step", "scan"):
-        for a, b in zip(runs[1][mode], runs[4][mode]):
+        for a, b in zip(runs[1][mode], runs[4][mode], strict=True):
             assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
             assert b["eval_loss"] == pytest.approx(a["eval_loss"], rel=1e-5)
             assert b["eval_accuracy"] == a["eval_accuracy"]
@@ -205,8 +253,10 @@ def _fake_archive(path: Path, n_train_per_file=3, n_test=2, seed=0):
             info.size = len(raw)
             tar.addfile(info, io.BytesIO(raw))
             want["test" if name == "test_batch.bin" else "train"].append((chw, labels))
-    return {k: (np.concatenate([c for c, _ in v]).transpose(0, 2, 3, 1), np.concatenate([l for _, l in v]))
-            for k, v in want.items()}
+    return {
+        k: (np.concatenate([c for c, _ in v]).transpose(0, 2, 3, 1), np.concatenate([lab for _, lab in v]))
+        for k, v in want.items()
+    }
 
 
 def test_archive_layout_is_parsed_to_nhwc(tmp_path):

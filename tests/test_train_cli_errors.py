@@ -54,9 +54,18 @@ def test_every_bad_argument_is_one_line_before_any_data(tmp_path):
     """Run at once (each is a fresh interpreter); the data dir given is never created."""
     data_dir = tmp_path / "tfds"
     procs = [
-        (args, want, subprocess.Popen([sys.executable, "-m", "train", "--data-dir", str(data_dir), *args],
-                                      env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
+        (
+            args,
+            want,
+            subprocess.Popen(
+                [sys.executable, "-m", "train", "--data-dir", str(data_dir), *args],
+                env=_env(),
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
         for args, want in BAD_ARGUMENTS
     ]
     for args, want, proc in procs:
@@ -73,28 +82,45 @@ def test_bad_workdir_and_data_dir_are_one_line(tmp_path):
     a_file = tmp_path / "a_file"
     a_file.write_text("not a directory")
     cases = [
-        (("--dataset", "fake", "--workdir", str(a_file)),
-         f"error: argument --workdir: {a_file} exists and is not a directory"),
-        (("--dataset", "fake", "--workdir", str(a_file / "run")),
-         f"error: argument --workdir: cannot create {a_file / 'run'}: {a_file} is not a directory"),
-        (("--no-download", "--data-dir", str(a_file)),
-         f"error: argument --data-dir: {a_file} exists and is not a directory"),
+        (
+            ("--dataset", "fake", "--workdir", str(a_file)),
+            f"error: argument --workdir: {a_file} exists and is not a directory",
+        ),
+        (
+            ("--dataset", "fake", "--workdir", str(a_file / "run")),
+            f"error: argument --workdir: cannot create {a_file / 'run'}: {a_file} is not a directory",
+        ),
+        (
+            ("--no-download", "--data-dir", str(a_file)),
+            f"error: argument --data-dir: {a_file} exists and is not a directory",
+        ),
     ]
     if os.geteuid() != 0:  # root may write anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
-        cases.append((("--dataset", "fake", "--workdir", str(locked / "run")),
-                      f"error: argument --workdir: cannot create {locked / 'run'}: {locked} is not writable"))
+        cases.append(
+            (
+                ("--dataset", "fake", "--workdir", str(locked / "run")),
+                f"error: argument --workdir: cannot create {locked / 'run'}: {locked} is not writable",
+            )
+        )
     for args, want in cases:
-        res = subprocess.run([sys.executable, "-m", "train", *args], env=_env(), cwd=ROOT,
-                             capture_output=True, text=True, timeout=300)
+        res = subprocess.run(
+            [sys.executable, "-m", "train", *args], env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
         assert res.returncode == 2, res.stderr
         assert _only_line(res.stderr) == want + " (see --help)"
 
 
 def test_epochs_0_says_there_is_nothing_to_train(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "train", "--epochs", "0", "--workdir", str(tmp_path / "run")],
-                         env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "train", "--epochs", "0", "--workdir", str(tmp_path / "run")],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "nothing to train: --epochs 0"
     assert res.stderr == "" and not (tmp_path / "run").exists()
@@ -116,8 +142,9 @@ def test_offline_is_one_complete_line_within_seconds(tmp_path, with_data_dir):
     env = _env(TFDS_DATA_DIR=str(tmp_path / "default-tfds"))
     args = ["--data-dir", str(data_dir)] if with_data_dir else []
     t0 = time.monotonic()
-    res = subprocess.run([sys.executable, "-c", OFFLINE, *args], env=env, cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", OFFLINE, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     elapsed = time.monotonic() - t0
     assert res.returncode == 2, res.stderr
     line = _only_line(res.stderr)
@@ -132,10 +159,32 @@ def test_offline_is_one_complete_line_within_seconds(tmp_path, with_data_dir):
 
 
 def test_nan_stop_is_a_line_of_its_own(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "train", "--dataset", "fake", "--fake-size", "64",
-                          "--batch-size", "16", "--lr", "1e30", "--epochs", "1", "--steps-per-call", "1",
-                          "--workdir", str(tmp_path / "run")],
-                         env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "train",
+            "--dataset",
+            "fake",
+            "--fake-size",
+            "64",
+            "--batch-size",
+            "16",
+            "--lr",
+            "1e30",
+            "--epochs",
+            "1",
+            "--steps-per-call",
+            "1",
+            "--workdir",
+            str(tmp_path / "run"),
+        ],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 1, res.stdout + res.stderr
     assert "Traceback" not in res.stderr
     lines = [line for line in res.stderr.split("\n") if "training stopped" in line]
@@ -154,8 +203,14 @@ def _user_project(tmp_path: Path) -> Path:
 
 def test_python_m_train_refuses_a_users_models_package_in_one_line(tmp_path):
     project = _user_project(tmp_path)
-    res = subprocess.run([sys.executable, "-m", "train", "--dataset", "fake"], env=_env(), cwd=project,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "train", "--dataset", "fake"],
+        env=_env(),
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 2
     line = _only_line(res.stderr)
     assert str(project / "models" / "__init__.py") in line and "losses-jax-train" in line
@@ -169,9 +224,14 @@ def test_console_script_runs_beside_a_users_models_package(tmp_path):
     project = _user_project(tmp_path)
     env = _env()
     env["PYTHONPATH"] = ""  # as a user runs it: the installed project only
-    res = subprocess.run([script, "--dataset", "fake", "--fake-size", "40", "--batch-size", "16",
-                          "--epochs", "1", "--model", "lenet"],
-                         env=env, cwd=project, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [script, "--dataset", "fake", "--fake-size", "40", "--batch-size", "16", "--epochs", "1", "--model", "lenet"],
+        env=env,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "epoch 1/1: train loss " in res.stdout and "done: " in res.stdout
     bad = subprocess.run([script, "--lr", "-1"], env=env, cwd=project, capture_output=True, text=True)

@@ -57,15 +57,16 @@ def run(seed=0, model_seed=0, epochs=2, n=100, **kw):
 def test_fit_learns_to_high_accuracy():
     model = Tiny(rngs=nnx.Rngs(0))
     before = params_of(model)
-    hist = train.fit(model, learnable(203), learnable(101, seed=1), epochs=10, batch_size=32,
-                     learning_rate=0.02, optimizer="adam")
+    hist = train.fit(
+        model, learnable(203), learnable(101, seed=1), epochs=10, batch_size=32, learning_rate=0.02, optimizer="adam"
+    )
     assert [h["epoch"] for h in hist] == list(range(1, 11))
     assert set(hist[0]) >= {"train_loss", "eval_loss", "eval_accuracy"}
     assert hist[-1]["train_loss"] < hist[0]["train_loss"] / 4
     assert hist[-1]["eval_accuracy"] >= 0.95
     # the model passed in holds the trained weights
     after = params_of(model)
-    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     x, y = learnable(101, seed=1)
     acc = float(np.mean(np.argmax(np.asarray(model(jnp.asarray(x, jnp.float32) / 255)), -1) == y))
     assert acc == pytest.approx(hist[-1]["eval_accuracy"])
@@ -77,12 +78,12 @@ def test_fit_without_eval_data_and_optimizers():
         hist = train.fit(model, learnable(40), epochs=1, batch_size=16, learning_rate=0.01, optimizer=opt)
         assert set(hist[0]) == {"epoch", "train_loss", "images_per_sec"}
     with pytest.raises(ValueError, match="optimizer"):
-        train.fit(Tiny(rngs=nnx.Rngs(0)), learnable(40), epochs=1, batch_size=16, learning_rate=0.1,
-                  optimizer="rmsprop")
+        train.fit(
+            Tiny(rngs=nnx.Rngs(0)), learnable(40), epochs=1, batch_size=16, learning_rate=0.1, optimizer="rmsprop"
+        )
     with pytest.raises(TypeError, match="uint8"):
         x, y = learnable(40)
-        train.fit(Tiny(rngs=nnx.Rngs(0)), (x.astype(np.float32), y), epochs=1, batch_size=16,
-                  learning_rate=0.1)
+        train.fit(Tiny(rngs=nnx.Rngs(0)), (x.astype(np.float32), y), epochs=1, batch_size=16, learning_rate=0.1)
 
 
 def test_eval_counts_every_example_once_with_partial_batches():
@@ -126,7 +127,7 @@ def test_same_seed_same_losses_and_seed_matters():
 def test_scan_and_step_by_step_agree():
     _, a = run(scan=True, steps_per_call=3)
     _, b = run(scan=False, steps_per_call=2)
-    for r, s in zip(a, b):
+    for r, s in zip(a, b, strict=True):
         assert r["train_loss"] == pytest.approx(s["train_loss"], rel=1e-5)
         assert r["eval_loss"] == pytest.approx(s["eval_loss"], rel=1e-5)
 
@@ -142,7 +143,7 @@ def test_resume_gives_the_uninterrupted_run(tmp_path, capsys):
     assert "tensorflow" not in sys.modules  # TensorBoard logs through tensorboardX
     strip = lambda h: [{k: v for k, v in r.items() if k != "images_per_sec"} for r in h]
     assert strip(resumed) == strip(full)
-    for p, q in zip(params_of(model_a), params_of(model_b)):
+    for p, q in zip(params_of(model_a), params_of(model_b), strict=True):
         np.testing.assert_array_equal(p, q)
     # the last few checkpoints are kept, the oldest deleted
     assert sorted(os.listdir(tmp_path / "a" / "checkpoints")) == ["1", "2", "3"]
@@ -201,10 +202,17 @@ def test_nan_loss_stops_with_the_step(tmp_path):
     before = params_of(model)
     # An infinite learning rate makes every parameter inf/NaN after step 1: step 2's loss is NaN.
     with pytest.raises(train.NonFiniteLossError, match=r"at step 2 \(epoch 1, batch 2 of 7\)") as err:
-        train.fit(model, learnable(100), epochs=2, batch_size=16, learning_rate=float("inf"),
-                  steps_per_call=4, workdir=tmp_path)
+        train.fit(
+            model,
+            learnable(100),
+            epochs=2,
+            batch_size=16,
+            learning_rate=float("inf"),
+            steps_per_call=4,
+            workdir=tmp_path,
+        )
     assert err.value.step == 2
-    for p, q in zip(before, params_of(model)):  # the model is left as it came
+    for p, q in zip(before, params_of(model), strict=True):  # the model is left as it came
         np.testing.assert_array_equal(p, q)
     assert not (tmp_path / "checkpoints" / "1").exists()
 
@@ -224,7 +232,7 @@ def test_iterate_batches_covers_every_example_once():
         assert float(xb.min()) >= 0.0 and float(xb.max()) <= 1.0
         yb = np.asarray(yb)
         back = np.rint(np.asarray(xb) * 255).astype(np.uint8)
-        for img, lab in zip(back, yb):
+        for img, lab in zip(back, yb, strict=True):
             if lab == IGNORE_INDEX:
                 ignored += 1
                 continue

@@ -47,8 +47,13 @@ def hand_written(train_data, eval_data, *, epochs, batch_size, learning_rate, se
         for xb, yb in train.iterate_batches(*eval_data, batch_size):
             out = evaluate(graphdef, state, xb, yb)
             sums = {k: sums[k] + out[k].item() for k in sums}
-        history.append({"train_loss": total / len(y), "eval_loss": sums["loss_sum"] / sums["count"],
-                        "eval_accuracy": sums["correct"] / sums["count"]})
+        history.append(
+            {
+                "train_loss": total / len(y),
+                "eval_loss": sums["loss_sum"] / sums["count"],
+                "eval_accuracy": sums["correct"] / sums["count"],
+            }
+        )
     nnx.update(model, state["params"], state["rest"])
     return model, history
 
@@ -58,8 +63,18 @@ def test_fit_gives_the_numbers_of_a_hand_written_loop(scan):
     data, held_out = learnable(100), learnable(37, seed=1)
     want_model, want = hand_written(data, held_out, epochs=2, batch_size=16, learning_rate=0.05, seed=5)
     model = Tiny(rngs=nnx.Rngs(0))
-    got = train.fit(model, data, held_out, epochs=2, batch_size=16, learning_rate=0.05, optimizer="momentum",
-                    seed=5, scan=scan, steps_per_call=3)
+    got = train.fit(
+        model,
+        data,
+        held_out,
+        epochs=2,
+        batch_size=16,
+        learning_rate=0.05,
+        optimizer="momentum",
+        seed=5,
+        scan=scan,
+        steps_per_call=3,
+    )
     for g, w in zip(got, want, strict=True):
         assert g["train_loss"] == pytest.approx(w["train_loss"], rel=1e-5)
         assert g["eval_loss"] == pytest.approx(w["eval_loss"], rel=1e-5)
@@ -86,8 +101,9 @@ def test_run_epoch_and_evaluate_on_their_own():
     before = train.evaluate(steps, state, held_out, 16)
     rec = Recorder()
     # 70 examples in batches of 16: 5 steps, the last of 6 examples; looked at every 2 steps.
-    state, loss = train.run_epoch(steps, state, data, jax.random.PRNGKey(0), 1, batch_size=16,
-                                  steps_per_call=2, scan=False, callbacks=[rec])
+    state, loss = train.run_epoch(
+        steps, state, data, jax.random.PRNGKey(0), 1, batch_size=16, steps_per_call=2, scan=False, callbacks=[rec]
+    )
     assert rec.chunks == [(1, 7, 2, 32), (1, 9, 2, 32), (1, 10, 1, 6)]  # global steps: epoch 1 of 5 steps each
     assert int(state["step"]) == 5 and math.isfinite(loss)
     after = train.evaluate(steps, state, held_out, 16)

@@ -9,6 +9,7 @@ This module imports nothing of ours, so it can run before anything that would.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import sys
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def shadowing_message(path: Path, name: str = "models") -> str:
 def _running_as_main_module() -> bool:
     """``python -m train ...``: the interpreter is importing our package to find ``train.__main__``."""
     argv = getattr(sys, "orig_argv", [])
-    return any(a == "-m" and b in ("train", "train.__main__") for a, b in zip(argv, argv[1:], strict=False))
+    return any(a == "-m" and b in ("train", "train.__main__") for a, b in itertools.pairwise(argv))
 
 
 def require_own_packages() -> None:

@@ -74,8 +74,14 @@ class Progress(Callback):
     def on_epoch_begin(self, epoch):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=self.num_examples, unit="img", desc=f"epoch {epoch + 1}/{self.epochs}",
-                        leave=False, file=self.file, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=self.num_examples,
+            unit="img",
+            desc=f"epoch {epoch + 1}/{self.epochs}",
+            leave=False,
+            file=self.file,
+            dynamic_ncols=True,
+        )
 
     def on_chunk(self, epoch, step, losses, count):
         if self.bar is not None:
@@ -105,8 +111,11 @@ class Progress(Callback):
         scored = [h for h in history if "eval_accuracy" in h]
         if scored:
             best = max(scored, key=lambda h: h["eval_accuracy"])
-            print(f"done: best test accuracy {best['eval_accuracy']:.2%} at epoch {best['epoch']}, "
-                  f"wall time {wall:.1f} s", flush=True)
+            print(
+                f"done: best test accuracy {best['eval_accuracy']:.2%} at epoch {best['epoch']}, "
+                f"wall time {wall:.1f} s",
+                flush=True,
+            )
         else:
             print(f"done: final train loss {history[-1]['train_loss']:.4f}, wall time {wall:.1f} s", flush=True)
 
@@ -190,8 +199,10 @@ class Checkpoints(Callback):
         return self.manager.latest_step()
 
     def _start_over(self) -> str:
-        return (f"to start over, delete the whole directory {self.directory} (its older checkpoints "
-                f"come from the same run) or use another --workdir")
+        return (
+            f"to start over, delete the whole directory {self.directory} (its older checkpoints "
+            f"come from the same run) or use another --workdir"
+        )
 
     def restore(self, epoch: int, like: dict) -> tuple[dict, dict]:
         """The state saved after ``epoch`` (shaped, typed and placed as ``like``) and its meta."""
@@ -207,8 +218,7 @@ class Checkpoints(Callback):
             detail = _error_detail(err)
             if _MISMATCH.search(detail):  # orbax compares the saved tree with ``like`` before reading
                 raise CheckpointError(
-                    f"checkpoint {path} does not match this model and optimizer ({detail}); "
-                    f"{self._start_over()}"
+                    f"checkpoint {path} does not match this model and optimizer ({detail}); {self._start_over()}"
                 ) from None
             earlier = [s for s in self.manager.all_steps() if s < epoch]
             fall_back = f"delete {path} to resume from epoch {max(earlier)}, or " if earlier else ""
@@ -216,7 +226,7 @@ class Checkpoints(Callback):
                 f"checkpoint {path} cannot be read ({detail}): it is damaged; {fall_back}{self._start_over()}"
             ) from None
         state, meta = out["state"], out["meta"]
-        pairs = zip(jax.tree.leaves(like), jax.tree.leaves(state), strict=False)
+        pairs = zip(jax.tree.leaves(like), jax.tree.leaves(state), strict=True)
         same = jax.tree.structure(like) == jax.tree.structure(state) and all(
             a.shape == b.shape and a.dtype == b.dtype for a, b in pairs
         )

@@ -72,36 +72,74 @@ def parse_args(argv=None, prog: str = "python -m train") -> argparse.Namespace:
         "recipe: Tudui, CIFAR-10, SGD, learning rate 0.01, batch 64.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--dataset", choices=("cifar10", "fake"), default="cifar10",
-                   help="cifar10: the real data through tensorflow-datasets; fake: random "
-                   "CIFAR-shaped tfds mock data for smoke runs (no files, no network)")
-    p.add_argument("--model", choices=MODELS, default="tudui",
-                   help="tudui: the tutorials' 3-conv network; lenet: the LeNet-like variant")
-    p.add_argument("--epochs", type=_integer(0), default=10, help="total passes over the training set "
-                   "(a resumed run stops at this total); an integer >= 0")
-    p.add_argument("--batch-size", type=_integer(1), default=64,
-                   help="global batch size, an integer >= 1 divisible by the number of devices")
+    p.add_argument(
+        "--dataset",
+        choices=("cifar10", "fake"),
+        default="cifar10",
+        help="cifar10: the real data through tensorflow-datasets; fake: random "
+        "CIFAR-shaped tfds mock data for smoke runs (no files, no network)",
+    )
+    p.add_argument(
+        "--model",
+        choices=MODELS,
+        default="tudui",
+        help="tudui: the tutorials' 3-conv network; lenet: the LeNet-like variant",
+    )
+    p.add_argument(
+        "--epochs",
+        type=_integer(0),
+        default=10,
+        help="total passes over the training set (a resumed run stops at this total); an integer >= 0",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_integer(1),
+        default=64,
+        help="global batch size, an integer >= 1 divisible by the number of devices",
+    )
     p.add_argument("--lr", type=_positive_float, default=0.01, help="constant learning rate, a finite number > 0")
-    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
-                   help="sgd: plain SGD (the tutorials'); momentum: SGD with momentum 0.9; adam")
-    p.add_argument("--workdir", default=None,
-                   help="directory for TensorBoard scalars and orbax checkpoints (every epoch, "
-                   "last 3 kept); rerunning with it resumes. None: no logs, no checkpoints")
-    p.add_argument("--data-dir", default=None,
-                   help="tensorflow-datasets data dir (default $TFDS_DATA_DIR or "
-                   "~/tensorflow_datasets); offline, put cifar-10-binary.tar.gz in "
-                   "DATA_DIR/downloads/manual/. Created only when a download starts")
-    p.add_argument("--no-download", action="store_true",
-                   help="never use the network: CIFAR-10 must already be prepared in the data dir "
-                   "or its archive be in DATA_DIR/downloads/manual/")
-    p.add_argument("--seed", type=_integer(0, SEED_MAX), default=0,
-                   help=f"seeds the parameter initialization and the shuffling (0 to {SEED_MAX}): "
-                   "same seed, same machine, same losses")
-    p.add_argument("--fake-size", type=_integer(1), default=512,
-                   help="examples per split for --dataset fake, an integer >= 1")
-    p.add_argument("--steps-per-call", type=_integer(1), default=None,
-                   help="training steps between two looks of the host at the losses (progress "
-                   "bar, NaN check), an integer >= 1. None: about 1/20 of an epoch")
+    p.add_argument(
+        "--optimizer",
+        choices=("sgd", "momentum", "adam"),
+        default="sgd",
+        help="sgd: plain SGD (the tutorials'); momentum: SGD with momentum 0.9; adam",
+    )
+    p.add_argument(
+        "--workdir",
+        default=None,
+        help="directory for TensorBoard scalars and orbax checkpoints (every epoch, "
+        "last 3 kept); rerunning with it resumes. None: no logs, no checkpoints",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="tensorflow-datasets data dir (default $TFDS_DATA_DIR or "
+        "~/tensorflow_datasets); offline, put cifar-10-binary.tar.gz in "
+        "DATA_DIR/downloads/manual/. Created only when a download starts",
+    )
+    p.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never use the network: CIFAR-10 must already be prepared in the data dir "
+        "or its archive be in DATA_DIR/downloads/manual/",
+    )
+    p.add_argument(
+        "--seed",
+        type=_integer(0, SEED_MAX),
+        default=0,
+        help=f"seeds the parameter initialization and the shuffling (0 to {SEED_MAX}): "
+        "same seed, same machine, same losses",
+    )
+    p.add_argument(
+        "--fake-size", type=_integer(1), default=512, help="examples per split for --dataset fake, an integer >= 1"
+    )
+    p.add_argument(
+        "--steps-per-call",
+        type=_integer(1),
+        default=None,
+        help="training steps between two looks of the host at the losses (progress "
+        "bar, NaN check), an integer >= 1. None: about 1/20 of an epoch",
+    )
     return p.parse_args(argv)
 
 
@@ -183,9 +221,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.workdir is not None:
         latest = latest_checkpoint(args.workdir)
         if latest is not None and latest >= args.epochs:
-            print(f"nothing left to train: {Path(args.workdir) / 'checkpoints' / str(latest)} holds "
-                  f"{latest} finished epochs and --epochs is {args.epochs}; pass a larger --epochs "
-                  f"to train further")
+            print(
+                f"nothing left to train: {Path(args.workdir) / 'checkpoints' / str(latest)} holds "
+                f"{latest} finished epochs and --epochs is {args.epochs}; pass a larger --epochs "
+                f"to train further"
+            )
             return 0
     _maybe_distributed()
 
@@ -198,28 +238,45 @@ def _run(args: argparse.Namespace) -> int:
 
     n_dev = jax.device_count()
     if args.batch_size % n_dev:
-        print(f"error: argument --batch-size: {args.batch_size} does not divide over the {n_dev} "
-              f"devices; use a multiple of {n_dev} (see --help)", file=sys.stderr)
+        print(
+            f"error: argument --batch-size: {args.batch_size} does not divide over the {n_dev} "
+            f"devices; use a multiple of {n_dev} (see --help)",
+            file=sys.stderr,
+        )
         return 2
     main_process = jax.process_index() == 0
     say = print if main_process else (lambda *a, **k: None)
     t0 = time.perf_counter()
     try:
-        train_data, test_data = load_dataset(args.dataset, args.data_dir, fake_size=args.fake_size,
-                                             download=not args.no_download)
+        train_data, test_data = load_dataset(
+            args.dataset, args.data_dir, fake_size=args.fake_size, download=not args.no_download
+        )
     except DataUnavailableError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    say(f"{args.dataset}: {len(train_data[0])} train / {len(test_data[0])} test images "
+    say(
+        f"{args.dataset}: {len(train_data[0])} train / {len(test_data[0])} test images "
         f"(loaded in {time.perf_counter() - t0:.1f} s); {n_dev} device(s): "
-        f"{jax.devices()[0].platform}", flush=True)
+        f"{jax.devices()[0].platform}",
+        flush=True,
+    )
 
     cls = {"tudui": models.Tudui, "lenet": models.LeNet}[args.model]
     model = cls(rngs=nnx.Rngs(args.seed))
     try:
-        fit(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,
-            learning_rate=args.lr, optimizer=args.optimizer, seed=args.seed, workdir=args.workdir,
-            steps_per_call=args.steps_per_call, verbose=True)
+        fit(
+            model,
+            train_data,
+            test_data,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            optimizer=args.optimizer,
+            seed=args.seed,
+            workdir=args.workdir,
+            steps_per_call=args.steps_per_call,
+            verbose=True,
+        )
     except (CheckpointError, NonFiniteLossError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

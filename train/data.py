@@ -146,7 +146,7 @@ def _as_arrays(builder, name: str) -> Split:
             records = source.__getitems__(keys)
         except Exception:  # tfds' mock sources lack a working __getitems__
             records = [source[k] for k in keys]
-        for k, rec in zip(keys, records, strict=False):
+        for k, rec in zip(keys, records, strict=True):
             images[k] = rec["image"]
             labels[k] = rec["label"]
     if n == 0:

@@ -64,8 +64,9 @@ def _check_data(name, data) -> tuple[np.ndarray, np.ndarray]:
     if images.dtype != np.uint8 or images.ndim != 4:
         raise TypeError(f"'{name}' images must be uint8 NHWC, got {images.dtype} with shape {images.shape}")
     if not np.issubdtype(labels.dtype, np.integer) or labels.shape != images.shape[:1]:
-        raise TypeError(f"'{name}' labels must be integers of shape ({images.shape[0]},), got "
-                        f"{labels.dtype} {labels.shape}")
+        raise TypeError(
+            f"'{name}' labels must be integers of shape ({images.shape[0]},), got {labels.dtype} {labels.shape}"
+        )
     if images.shape[0] == 0:
         raise ValueError(f"'{name}' is empty")
     return images, labels.astype(np.int32)
@@ -247,8 +248,13 @@ def fit(
     first_epoch = 0
     try:
         if workdir is not None:
-            run = {"optimizer": optimizer, "batch_size": batch_size, "learning_rate": learning_rate,
-                   "seed": seed, "model": type(model).__name__}
+            run = {
+                "optimizer": optimizer,
+                "batch_size": batch_size,
+                "learning_rate": learning_rate,
+                "seed": seed,
+                "model": type(model).__name__,
+            }
             ckpt = Checkpoints(workdir, run)
             callbacks.append(ckpt)  # closed (pending saves finished) whatever happens next
             state, history, first_epoch = ckpt.resume(state)
@@ -257,17 +263,33 @@ def fit(
             if main:
                 callbacks.append(TensorBoard(workdir, learning_rate))
         if first_epoch >= epochs:
-            say(f"nothing left to train: the checkpoint holds {first_epoch} finished epochs and epochs={epochs}"
-                if first_epoch else "nothing to train: epochs=0", flush=True)
+            say(
+                f"nothing left to train: the checkpoint holds {first_epoch} finished epochs and epochs={epochs}"
+                if first_epoch
+                else "nothing to train: epochs=0",
+                flush=True,
+            )
 
         for epoch in range(first_epoch, epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
             t0 = time.perf_counter()
-            state, train_loss = run_epoch(steps, state, train_set, jax.random.fold_in(base_key, epoch), epoch,
-                                          batch_size=batch_size, steps_per_call=k, scan=scan, callbacks=callbacks)
-            record = {"epoch": epoch + 1, "train_loss": train_loss,
-                      "images_per_sec": train_set.size / (time.perf_counter() - t0)}
+            state, train_loss = run_epoch(
+                steps,
+                state,
+                train_set,
+                jax.random.fold_in(base_key, epoch),
+                epoch,
+                batch_size=batch_size,
+                steps_per_call=k,
+                scan=scan,
+                callbacks=callbacks,
+            )
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "images_per_sec": train_set.size / (time.perf_counter() - t0),
+            }
             if eval_set is not None:
                 record.update(evaluate(steps, state, eval_set, batch_size))
             history.append(record)

@@ -149,8 +149,11 @@ def compile_steps(graphdef, tx: optax.GradientTransformation, mesh: jax.sharding
             x, y = constrain(*gather_batch(images, labels, row))
             return jax.tree.map(jnp.add, totals, eval_step(graphdef, state, x, y)), None
 
-        zero = {"loss_sum": jnp.zeros((), jnp.float32), "correct": jnp.zeros((), jnp.int32),
-                "count": jnp.zeros((), jnp.int32)}
+        zero = {
+            "loss_sum": jnp.zeros((), jnp.float32),
+            "correct": jnp.zeros((), jnp.int32),
+            "count": jnp.zeros((), jnp.int32),
+        }
         return jax.lax.scan(body, zero, idx)[0]
 
     # models.jit: on CPU, XLA's multi-threaded convolutions and the plain layers (see its doc).

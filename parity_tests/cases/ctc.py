@@ -74,30 +74,55 @@ def _cases(dtype: str) -> list[Case]:
         # impossible alignments: inf, or 0 with zero_infinity (NaN / zero gradients as torch)
         imp_il = np.array([7, 3, 4, 0])  # "1 1 1" needs 5 > 4 steps; length 0 with an empty target
         for zi in (False, True):
-            add("edge: impossible alignments (inf, zero_infinity)", (lp, PADDED, imp_il, TARGET_LENGTHS),
-                dict(kw, zero_infinity=zi), f"{red},zi={zi}")
+            add(
+                "edge: impossible alignments (inf, zero_infinity)",
+                (lp, PADDED, imp_il, TARGET_LENGTHS),
+                dict(kw, zero_infinity=zi),
+                f"{red},zi={zi}",
+            )
         # traced lengths and targets: static bounds from the shapes
         zi = red == "sum"
-        add("traced lengths and targets (jit)", (lp, PADDED, INPUT_LENGTHS, TARGET_LENGTHS), {},
-            f"padded,{red},zi={zi}", jax_fn=_traced(reduction=red, zero_infinity=zi),
-            torch_fn=functools.partial(TF.ctc_loss, reduction=red, zero_infinity=zi))
-        add("traced lengths and targets (jit)", (lp, concat, imp_il, TARGET_LENGTHS), {},
-            f"concatenated,impossible,{red},zi={zi}", jax_fn=_traced(reduction=red, zero_infinity=zi),
-            torch_fn=functools.partial(TF.ctc_loss, reduction=red, zero_infinity=zi))
+        add(
+            "traced lengths and targets (jit)",
+            (lp, PADDED, INPUT_LENGTHS, TARGET_LENGTHS),
+            {},
+            f"padded,{red},zi={zi}",
+            jax_fn=_traced(reduction=red, zero_infinity=zi),
+            torch_fn=functools.partial(TF.ctc_loss, reduction=red, zero_infinity=zi),
+        )
+        add(
+            "traced lengths and targets (jit)",
+            (lp, concat, imp_il, TARGET_LENGTHS),
+            {},
+            f"concatenated,impossible,{red},zi={zi}",
+            jax_fn=_traced(reduction=red, zero_infinity=zi),
+            torch_fn=functools.partial(TF.ctc_loss, reduction=red, zero_infinity=zi),
+        )
     # zero_infinity on possible alignments changes nothing
-    add("padded targets x reductions", (lp, PADDED, INPUT_LENGTHS, TARGET_LENGTHS),
-        {"reduction": "mean", "zero_infinity": True}, "mean,zi=True")
+    add(
+        "padded targets x reductions",
+        (lp, PADDED, INPUT_LENGTHS, TARGET_LENGTHS),
+        {"reduction": "mean", "zero_infinity": True},
+        "mean,zi=True",
+    )
     # padded wider than the longest target
     wide = np.concatenate([PADDED, np.full((N, 2), 3)], axis=1)
     add("padded targets x reductions", (lp, wide, INPUT_LENGTHS, TARGET_LENGTHS), {"reduction": "sum"}, "S=5,sum")
     # zero input lengths: 0 for an empty target, inf (gradient 0, not NaN) otherwise
     for zi in (False, True):
-        add("edge: impossible alignments (inf, zero_infinity)",
-            (lp, PADDED, np.array([0, 0, 2, 1]), np.array([3, 0, 1, 1])), {"reduction": "sum", "zero_infinity": zi},
-            f"zero input lengths,zi={zi}")
+        add(
+            "edge: impossible alignments (inf, zero_infinity)",
+            (lp, PADDED, np.array([0, 0, 2, 1]), np.array([3, 0, 1, 1])),
+            {"reduction": "sum", "zero_infinity": zi},
+            f"zero input lengths,zi={zi}",
+        )
     # lists and tuples for the lengths
-    add("lengths as lists/tuples", (lp, PADDED, INPUT_LENGTHS.tolist(), tuple(TARGET_LENGTHS.tolist())),
-        {"reduction": "none"}, "list,tuple")
+    add(
+        "lengths as lists/tuples",
+        (lp, PADDED, INPUT_LENGTHS.tolist(), tuple(TARGET_LENGTHS.tolist())),
+        {"reduction": "none"},
+        "list,tuple",
+    )
     # unbatched: (T, C) with (S,) concatenated targets and 0-d lengths, or a (1, S) target
     for red in ("none", "mean"):
         add("unbatched (T, C)", (lp[:, 0], PADDED[0], np.array(6), np.array(3)), {"reduction": red}, f"(S,),{red}")
@@ -105,14 +130,26 @@ def _cases(dtype: str) -> list[Case]:
     # a non-zero blank: 0 becomes an ordinary label, and the targets may hold the blank
     tg = np.array([[0, 2, 1], [3, 1, 4], [4, 0, 0], [2, 2, 2]])
     for red, blank in (("mean", 1), ("none", C - 1)):
-        add("blank index", (lp, tg, INPUT_LENGTHS, np.array([3, 3, 2, 1])), {"reduction": red, "blank": blank},
-            f"blank={blank},{red}")
+        add(
+            "blank index",
+            (lp, tg, INPUT_LENGTHS, np.array([3, 3, 2, 1])),
+            {"reduction": red, "blank": blank},
+            f"blank={blank},{red}",
+        )
     # a blank as the *last* target label: torch's kernel drops one term at t = T_n - 1
     tg = np.array([[1, 0], [0, 0], [2, 0], [0, 3]])
-    add("edge: blank inside targets", (lp, tg, np.array([7, 5, 2, 4]), np.array([2, 2, 2, 2])),
-        {"reduction": "none"}, "log_softmax")
-    add("edge: blank inside targets", (_lp("raw0", (T, N, C)) * 1.7, tg, np.array([7, 5, 2, 4]),
-                                       np.array([2, 1, 2, 2])), {"reduction": "sum"}, "unnormalised")
+    add(
+        "edge: blank inside targets",
+        (lp, tg, np.array([7, 5, 2, 4]), np.array([2, 2, 2, 2])),
+        {"reduction": "none"},
+        "log_softmax",
+    )
+    add(
+        "edge: blank inside targets",
+        (_lp("raw0", (T, N, C)) * 1.7, tg, np.array([7, 5, 2, 4]), np.array([2, 1, 2, 2])),
+        {"reduction": "sum"},
+        "unnormalised",
+    )
     # -inf log-probabilities (a hard mask) and NaN: torch's NaN gradient pattern
     minf = lp.copy()
     minf[0, 0, 3] = -np.inf  # a class not in the target
@@ -128,19 +165,44 @@ def _cases(dtype: str) -> list[Case]:
     # extremes: T = 1, C = 1 (only the blank, empty targets), and (float64 only) very peaked
     # distributions: in float32 torch's own gradient there is off by ~1e-5 absolute (log-space
     # terms of magnitude |nll| ~ 500 cancel), beyond what atol 1e-6 can compare.
-    add("edge: extreme log_probs, T = 1, C = 1", (_lp("t1", (1, 3, 4)), np.array([[2], [1], [3]]),
-                                                    np.array([1, 1, 1]), np.array([1, 0, 1])), {"reduction": "none"}, "T=1")
-    add("edge: extreme log_probs, T = 1, C = 1", (normal("c1", (4, 2, 1)), np.zeros((2, 0), np.int64),
-                                                    np.array([4, 2]), np.array([0, 0])), {"reduction": "mean"}, "C=1")
+    add(
+        "edge: extreme log_probs, T = 1, C = 1",
+        (_lp("t1", (1, 3, 4)), np.array([[2], [1], [3]]), np.array([1, 1, 1]), np.array([1, 0, 1])),
+        {"reduction": "none"},
+        "T=1",
+    )
+    add(
+        "edge: extreme log_probs, T = 1, C = 1",
+        (normal("c1", (4, 2, 1)), np.zeros((2, 0), np.int64), np.array([4, 2]), np.array([0, 0])),
+        {"reduction": "mean"},
+        "C=1",
+    )
     if dtype == "float64":
-        add("edge: extreme log_probs, T = 1, C = 1", (_lp("peak", (T, N, C), 40.0), PADDED, INPUT_LENGTHS,
-                                                        TARGET_LENGTHS), {"reduction": "sum"}, "peaked")
+        add(
+            "edge: extreme log_probs, T = 1, C = 1",
+            (_lp("peak", (T, N, C), 40.0), PADDED, INPUT_LENGTHS, TARGET_LENGTHS),
+            {"reduction": "sum"},
+            "peaked",
+        )
     else:
-        add("edge: extreme log_probs, T = 1, C = 1", (_lp("peak4", (T, N, C), 4.0), PADDED, INPUT_LENGTHS,
-                                                        TARGET_LENGTHS), {"reduction": "sum"}, "peaked (x4)")
+        add(
+            "edge: extreme log_probs, T = 1, C = 1",
+            (_lp("peak4", (T, N, C), 4.0), PADDED, INPUT_LENGTHS, TARGET_LENGTHS),
+            {"reduction": "sum"},
+            "peaked (x4)",
+        )
     for kw in ({}, {"blank": 2, "reduction": "sum"}, {"zero_infinity": True, "reduction": "none"}):
-        out.append(Case(fam("class API"), "CTCLoss", (lp, PADDED, INPUT_LENGTHS, TARGET_LENGTHS),
-                        module_kwargs=kw, dtype=dtype, label=str(sorted(kw)), kind="reduction"))
+        out.append(
+            Case(
+                fam("class API"),
+                "CTCLoss",
+                (lp, PADDED, INPUT_LENGTHS, TARGET_LENGTHS),
+                module_kwargs=kw,
+                dtype=dtype,
+                label=str(sorted(kw)),
+                kind="reduction",
+            )
+        )
     return out
 
 
@@ -150,7 +212,16 @@ def cases() -> list[Case]:
         out += _cases(dtype)
     lp = _lp("h", (T, N, C))
     for dtype, red in itertools.product(HALF_DTYPES, ("none", "mean")):
-        out.append(Case("ctc_loss: half precision (torch: float32)", "ctc_loss",
-                        (lp, PADDED, INPUT_LENGTHS, TARGET_LENGTHS), {"reduction": red}, dtype=dtype, label=red,
-                        torch_fn=_torch_in_float32, kind="reduction"))
+        out.append(
+            Case(
+                "ctc_loss: half precision (torch: float32)",
+                "ctc_loss",
+                (lp, PADDED, INPUT_LENGTHS, TARGET_LENGTHS),
+                {"reduction": red},
+                dtype=dtype,
+                label=red,
+                torch_fn=_torch_in_float32,
+                kind="reduction",
+            )
+        )
     return out

@@ -63,15 +63,29 @@ def _case(family, args, kw, chunk, dtype, label, grad=None, explicit=False, kind
     if grad is None:
         grad = (0, 1) + ((3,) if len(args) > 3 else ())
     path = "reference" if chunk is None else f"chunk={chunk}"
-    return Case(f"{FN}: {family}", FN, args, kw, grad=grad, dtype=dtype, torch_fn=tf, jax_fn=jf,
-                label=f"{path},{label}", kind=kind)
+    return Case(
+        f"{FN}: {family}",
+        FN,
+        args,
+        kw,
+        grad=grad,
+        dtype=dtype,
+        torch_fn=tf,
+        jax_fn=jf,
+        label=f"{path},{label}",
+        kind=kind,
+    )
 
 
 # (weight, ignore_index, label_smoothing, bias): a covering set of the option product (every
 # pair of options appears together), each under every reduction.
 OPTION_SETS = [
-    (False, None, 0.0, False), (True, 2, 0.2, True), (True, None, 0.0, True), (False, 2, 0.2, False),
-    (True, 2, 0.0, False), (False, None, 0.2, True),
+    (False, None, 0.0, False),
+    (True, 2, 0.2, True),
+    (True, None, 0.0, True),
+    (False, 2, 0.2, False),
+    (True, 2, 0.0, False),
+    (False, None, 0.2, True),
 ]
 
 
@@ -93,8 +107,16 @@ def _index_cases(dtype):
         if ls:
             kw["label_smoothing"] = ls
         args = (x, w, t, b) if bias else (x, w, t)
-        out.append(_case("index targets: reduction x weight x ignore_index x label_smoothing x bias",
-                         args, kw, 3, dtype, f"{red},w={use_w},ignore={ignore},ls={ls},bias={bias}"))
+        out.append(
+            _case(
+                "index targets: reduction x weight x ignore_index x label_smoothing x bias",
+                args,
+                kw,
+                3,
+                dtype,
+                f"{red},w={use_w},ignore={ignore},ls={ls},bias={bias}",
+            )
+        )
     # the reference path, and other chunk sizes (1 row, more rows than N, torch's default options)
     t = class_targets((FN, "r"), (N,), C, ignore=-100, ignore_frac=0.3)
     for chunk, red in itertools.product((None, 1, 16, "auto") if full else (None,), REDUCTIONS):
@@ -107,9 +129,18 @@ def _index_cases(dtype):
             grad = (0, 1) if tt.shape == () else ()  # torch's backward rejects the (1,) target
             # torch's chunked op rejects the (1,) target (an indexing error): compare with its
             # reference path there
-            out.append(_case("unbatched input", (xu, w, tt, b), {"reduction": red}, chunk, dtype,
-                             f"{red},target={tt.tolist()}", grad=grad if grad == () else None,
-                             torch_reference=tt.shape == (1,) or int(tt.reshape(-1)[0]) == -100))
+            out.append(
+                _case(
+                    "unbatched input",
+                    (xu, w, tt, b),
+                    {"reduction": red},
+                    chunk,
+                    dtype,
+                    f"{red},target={tt.tolist()}",
+                    grad=grad if grad == () else None,
+                    torch_reference=tt.shape == (1,) or int(tt.reshape(-1)[0]) == -100,
+                )
+            )
     # K-dimensional: linear_weight (C, 2, H) and (C, 2, 3, H)
     for chunk, red, (dk, opts) in itertools.product(
         (None, 3), REDUCTIONS if full else ("sum",), [((2,), False), ((2,), True), ((2, 3), True)]
@@ -120,27 +151,62 @@ def _index_cases(dtype):
         kw = {"reduction": red}
         if opts:
             kw.update(weight=cw, ignore_index=1, label_smoothing=0.3)
-        out.append(_case("K-dimensional linear_weight", (x, wk, tk, bk), kw, chunk, dtype,
-                         f"{dk},{red},options={opts}"))
+        out.append(
+            _case("K-dimensional linear_weight", (x, wk, tk, bk), kw, chunk, dtype, f"{dk},{red},options={opts}")
+        )
     # every target ignored (mean: NaN, zero gradients), zero weights on every target class.
     # Against torch's reference path: torch's chunked op gives NaN gradients under 'mean' here
     # where its reference path gives zeros (tested in parity_tests/test_linear.py); ours follows
     # the reference path on both paths.
     for chunk, red, ls in itertools.product((None, 3) if full else (3,), REDUCTIONS, (0.0, 0.4)):
         kw = {"reduction": red, "label_smoothing": ls}
-        out.append(_case("edge: all targets ignored", (x, w, np.full((N,), -100), b), kw, chunk, dtype,
-                         f"{red},ls={ls}", torch_reference=True))
+        out.append(
+            _case(
+                "edge: all targets ignored",
+                (x, w, np.full((N,), -100), b),
+                kw,
+                chunk,
+                dtype,
+                f"{red},ls={ls}",
+                torch_reference=True,
+            )
+        )
         w0 = np.array([0.0, 0.0, 1.0, 1.0, 1.0])
         t0 = np.array([0, 1, 0, -100, 1, 0, 1])
-        out.append(_case("edge: zero target weights", (x, w, t0, b), dict(kw, weight=w0), chunk, dtype,
-                         f"{red},ls={ls}", torch_reference=True))
+        out.append(
+            _case(
+                "edge: zero target weights",
+                (x, w, t0, b),
+                dict(kw, weight=w0),
+                chunk,
+                dtype,
+                f"{red},ls={ls}",
+                torch_reference=True,
+            )
+        )
     # empty batch, extreme logits (|z| ~ 1e4)
     for chunk, red in itertools.product((None, 3) if full else (3,), REDUCTIONS):
-        out.append(_case("edge: empty batch", (np.zeros((0, H)), w, np.zeros((0,), np.int64), b), {"reduction": red},
-                         chunk, dtype, red))
+        out.append(
+            _case(
+                "edge: empty batch",
+                (np.zeros((0, H)), w, np.zeros((0,), np.int64), b),
+                {"reduction": red},
+                chunk,
+                dtype,
+                red,
+            )
+        )
         big = normal((FN, "big"), (N, H), 1.0) * 3e3
-        out.append(_case("edge: extreme logits", (big, w, class_targets((FN, "big"), (N,), C), b),
-                         {"reduction": red, "label_smoothing": 0.1}, chunk, dtype, red))
+        out.append(
+            _case(
+                "edge: extreme logits",
+                (big, w, class_targets((FN, "big"), (N,), C), b),
+                {"reduction": red, "label_smoothing": 0.1},
+                chunk,
+                dtype,
+                red,
+            )
+        )
     return out
 
 
@@ -149,7 +215,8 @@ def _prob_cases(dtype):
     cw = positive((FN, "pcw"), (C,))
     full = dtype == "float32"
     for chunk, shape_name, (red, opts) in itertools.product(
-        (None, 3) if full else (3,), ("batched", "unbatched", "K=1"),
+        (None, 3) if full else (3,),
+        ("batched", "unbatched", "K=1"),
         [("none", True), ("mean", False), ("sum", True), ("mean", True)] if full else [("mean", True)],
     ):
         if shape_name == "unbatched":
@@ -163,8 +230,17 @@ def _prob_cases(dtype):
         kw = {"reduction": red}
         if opts:
             kw.update(weight=cw, label_smoothing=0.25)
-        out.append(_case("probability targets (grad of target too)", (x, w, t, b), kw, chunk, dtype,
-                         f"{shape_name},{red},w+ls={opts}", grad=(0, 1, 2, 3)))
+        out.append(
+            _case(
+                "probability targets (grad of target too)",
+                (x, w, t, b),
+                kw,
+                chunk,
+                dtype,
+                f"{shape_name},{red},w+ls={opts}",
+                grad=(0, 1, 2, 3),
+            )
+        )
     return out
 
 
@@ -178,8 +254,9 @@ def _explicit_cases(dtype):
         b = normal((FN, "eb", dk), (C, *dk))
         t = class_targets((FN, "et", dk), (N, *dk), C, ignore=0, ignore_frac=0.2)
         kw = {"reduction": red, "weight": cw, "ignore_index": 0, "label_smoothing": 0.15}
-        out.append(_case("vs cross_entropy(explicit logits)", (x, w, t, b), kw, chunk, dtype, f"{dk},{red}",
-                         explicit=True))
+        out.append(
+            _case("vs cross_entropy(explicit logits)", (x, w, t, b), kw, chunk, dtype, f"{dk},{red}", explicit=True)
+        )
     return out
 
 
@@ -190,8 +267,11 @@ def _class_cases(dtype):
     cw = positive((FN, "ccw"), (C,))
     for chunk, (dk, kw) in itertools.product(
         (None, 3),
-        [((), {}), ((), {"reduction": "sum", "weight": cw, "ignore_index": 1, "label_smoothing": 0.2}),
-         ((2,), {"reduction": "none", "label_smoothing": 0.1})],
+        [
+            ((), {}),
+            ((), {"reduction": "sum", "weight": cw, "ignore_index": 1, "label_smoothing": 0.2}),
+            ((2,), {"reduction": "none", "label_smoothing": 0.1}),
+        ],
     ):
         rows = C * int(np.prod(dk, dtype=np.int64))
         lw = normal((FN, "clw", dk), (rows, H))
@@ -200,20 +280,32 @@ def _class_cases(dtype):
 
         def torch_fn(x, lw, t, lb, _dk=dk, _kw=kw, _chunk=chunk):
             kw2 = {k: (torch.tensor(v, dtype=lw.dtype) if isinstance(v, np.ndarray) else v) for k, v in _kw.items()}
-            m = torch.nn.LinearCrossEntropyLoss(H, C, out_features=_dk, bias=True, dtype=lw.dtype,
-                                                options=_options("torch", _chunk), **kw2)
+            m = torch.nn.LinearCrossEntropyLoss(
+                H, C, out_features=_dk, bias=True, dtype=lw.dtype, options=_options("torch", _chunk), **kw2
+            )
             return torch.func.functional_call(m, {"linear.weight": lw, "linear.bias": lb}, (x, t))
 
         def jax_fn(x, lw, t, lb, _dk=dk, _kw=kw, _chunk=chunk):
-            m = losses_jax.LinearCrossEntropyLoss(H, C, out_features=_dk, bias=True, dtype=lw.dtype,
-                                                  options=_options("jax", _chunk), **_kw)
+            m = losses_jax.LinearCrossEntropyLoss(
+                H, C, out_features=_dk, bias=True, dtype=lw.dtype, options=_options("jax", _chunk), **_kw
+            )
             m.linear_weight, m.linear_bias = lw, lb
             return m(x, t)
 
         kind = "elementwise" if kw.get("reduction") == "none" else "reduction"
-        out.append(Case(f"{FN}: class API", "LinearCrossEntropyLoss", (x, lw, t, lb), grad=(0, 1, 3), dtype=dtype,
-                        torch_fn=torch_fn, jax_fn=jax_fn, kind=kind,
-                        label=f"{'reference' if chunk is None else 'chunk=' + str(chunk)},{dk},{sorted(kw)}"))
+        out.append(
+            Case(
+                f"{FN}: class API",
+                "LinearCrossEntropyLoss",
+                (x, lw, t, lb),
+                grad=(0, 1, 3),
+                dtype=dtype,
+                torch_fn=torch_fn,
+                jax_fn=jax_fn,
+                kind=kind,
+                label=f"{'reference' if chunk is None else 'chunk=' + str(chunk)},{dk},{sorted(kw)}",
+            )
+        )
     return out
 
 
