@@ -28,8 +28,8 @@ import torch
 
 import losses_jax
 
-# (rtol for elementwise outputs, rtol for reductions over many terms, atol) per dtype;
-# shared/GUIDE.md "Tolerances that mean the same number".
+# (rtol for elementwise outputs, rtol for reductions over many terms, atol) per dtype: the
+# README's parity promise.
 TOLERANCES = {
     "float64": (1e-7, 1e-7, 1e-12),
     "float32": (1e-5, 2e-4, 1e-6),
