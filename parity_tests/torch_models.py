@@ -1,5 +1,6 @@
-"""torch twins of ``models.Tudui`` and ``models.LeNet``, written as the CIFAR-10
-tutorials write them (an nn.Sequential of Conv2d, MaxPool2d, Flatten, Linear). Test-only: the library never imports torch."""
+"""torch twins of ``models.Tudui`` and ``models.LeNet``, written as the CIFAR-10 tutorials write
+them (an nn.Sequential of Conv2d, MaxPool2d, Flatten and Linear). Test-only: the library never
+imports torch."""
 
 from __future__ import annotations
 
