@@ -19,7 +19,7 @@ X = jnp.asarray(np.random.default_rng(0).normal(size=(6, 5)), jnp.float32)
 T = jnp.array([0, 4, 2, -100, 1, 3])
 
 
-# -- the tutorials' worked numbers, computed by hand (shared/seeds 000 and 004) --------------
+# -- the tutorials' worked numbers (the L1/MSE and cross-entropy lessons), computed by hand ---
 
 
 def test_tutorial_numbers_by_hand():
