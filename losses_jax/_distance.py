@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from ._torch_semantics import as_array, clamp_min_no_grad, compute_dtype
+from ._torch_semantics import as_array, broadcast_arrays, clamp_min_no_grad, compute_dtype
 
 
 def _sgn(x):
@@ -107,16 +107,6 @@ def _check_number(value, name: str, fn: str) -> float:
         raise TypeError(f"{fn}: argument '{name}' must be a number, got {type(value).__name__}") from e
 
 
-def _broadcast(x1, x2, fn: str):
-    try:
-        shape = jnp.broadcast_shapes(x1.shape, x2.shape)
-    except ValueError as e:
-        raise ValueError(
-            f"{fn}: 'x1' of shape {tuple(x1.shape)} and 'x2' of shape {tuple(x2.shape)} cannot be broadcast together"
-        ) from e
-    return jnp.broadcast_to(x1, shape), jnp.broadcast_to(x2, shape)
-
-
 def _as_numeric(x, name: str, fn: str, allow_bool: bool = True):
     x = as_array(x, name, fn)
     if jnp.issubdtype(x.dtype, jnp.complexfloating) or (x.dtype == jnp.bool_ and not allow_bool):
@@ -151,7 +141,7 @@ def pairwise_distance(
     x2 = _as_numeric(x2, "x2", fn, allow_bool=False)
     p = _check_number(p, "p", fn)
     eps = _check_number(eps, "eps", fn)
-    a, b = _broadcast(x1, x2, fn)
+    a, b = broadcast_arrays(fn, x1=x1, x2=x2)
     work, out = compute_dtype(x1.dtype, x2.dtype)
     diff = a.astype(work) - b.astype(work) + jnp.asarray(eps, work)
     return vector_norm(diff, p, diff.ndim - 1, bool(keepdim)).astype(out)
@@ -191,7 +181,7 @@ def cosine_similarity(x1: ArrayLike, x2: ArrayLike, dim: int = 1, eps: float = 1
         raise TypeError(
             f"{fn}: expected the common dtype of 'x1' ({x1.dtype}) and 'x2' ({x2.dtype}) to be floating point"
         )
-    a, b = _broadcast(x1, x2, fn)
+    a, b = broadcast_arrays(fn, x1=x1, x2=x2)
     ndim = max(a.ndim, 1)
     if not -ndim <= dim < ndim:
         raise DimensionError(

@@ -32,6 +32,7 @@ from ._distance import PairwiseDistance, pairwise_distance
 from ._reduction import REDUCTIONS, Reduction, apply_reduction, resolve_reduction
 from ._torch_semantics import (
     as_array,
+    broadcast_arrays,
     check_floating,
     check_integer,
     compute_dtype,
@@ -76,16 +77,6 @@ def _minimum_jvp(primals, tangents):
 
 
 # -- shared checks -------------------------------------------------------------------------------
-
-
-def _broadcast(arrays: dict, fn: str):
-    shapes = [a.shape for a in arrays.values()]
-    try:
-        shape = jnp.broadcast_shapes(*shapes)
-    except ValueError as e:
-        described = ", ".join(f"'{k}' of shape {tuple(v.shape)}" for k, v in arrays.items())
-        raise ValueError(f"{fn}: {described} cannot be broadcast together") from e
-    return [jnp.broadcast_to(a, shape) for a in arrays.values()]
 
 
 def _check_real(x, name: str, fn: str, allow_bool: bool = False):
@@ -143,7 +134,7 @@ def hinge_embedding_loss(
     target = as_array(target, "target", fn)
     check_floating(input, "input", fn)
     _check_real(target, "target", fn, allow_bool=True)
-    x, t = _broadcast({"input": input, "target": target}, fn)
+    x, t = broadcast_arrays(fn, input=input, target=target)
     work, out = compute_dtype(input.dtype)
     x = x.astype(work)
     margin_clamp = _clamp_min0(jnp.asarray(margin, work) - x)
@@ -183,7 +174,7 @@ def margin_ranking_loss(
     check_floating(input1, "input1", fn)
     check_floating(input2, "input2", fn)
     _check_real(target, "target", fn)
-    a, b, t = _broadcast({"input1": input1, "input2": input2, "target": target}, fn)
+    a, b, t = broadcast_arrays(fn, input1=input1, input2=input2, target=target)
     work, out = compute_dtype(input1.dtype, input2.dtype, target.dtype)
     a, b, t = a.astype(work), b.astype(work), t.astype(work)
     loss = _clamp_min0(-t * (a - b) + jnp.asarray(margin, work))
@@ -275,7 +266,7 @@ def cosine_embedding_loss(
     check_floating(input1, "input1", fn)
     check_floating(input2, "input2", fn)
     _check_real(target, "target", fn, allow_bool=True)
-    _broadcast({"input1": input1, "input2": input2}, fn)
+    broadcast_arrays(fn, input1=input1, input2=input2)
     work, out = compute_dtype(input1.dtype, input2.dtype)
     a, b = input1.astype(work), input2.astype(work)
     axis = target.ndim
@@ -284,7 +275,7 @@ def cosine_embedding_loss(
     mag1 = jnp.sum(a * a, axis=axis) + eps
     mag2 = jnp.sum(b * b, axis=axis) + eps
     cos = prod_sum / jnp.sqrt(mag1 * mag2)
-    cos, t = _broadcast({"cosine": cos, "target": target}, fn)
+    cos, t = broadcast_arrays(fn, cosine=cos, target=target)
     zero = jnp.zeros((), work)
     loss = jnp.where(t == 1, 1 - cos, zero) + jnp.where(t == -1, _clamp_min0(cos - jnp.asarray(margin, work)), zero)
     return apply_reduction(loss, reduction).astype(out)
@@ -554,7 +545,7 @@ def multilabel_soft_margin_loss(
         weight = as_array(weight, "weight", fn)
         _check_real(weight, "weight", fn)
         arrays["weight"] = weight
-    bcast = _broadcast(arrays, fn)
+    bcast = broadcast_arrays(fn, **arrays)
     work, out = compute_dtype(*(a.dtype for a in arrays.values()))
     x, t = bcast[0].astype(work), bcast[1].astype(work)
     loss = _soft_margin_terms(x, t)
@@ -612,10 +603,10 @@ def _triplet(anchor, positive, negative, distance, margin, swap, reduction, fn, 
     negative = as_array(negative, "negative", fn)
     _check_same_ndim(anchor, positive, negative, fn)
     if check_broadcast:  # the default distance broadcasts the two inputs of each pair it sees
-        _broadcast({"anchor": anchor, "positive": positive}, fn)
-        _broadcast({"anchor": anchor, "negative": negative}, fn)
+        broadcast_arrays(fn, anchor=anchor, positive=positive)
+        broadcast_arrays(fn, anchor=anchor, negative=negative)
         if swap:
-            _broadcast({"positive": positive, "negative": negative}, fn)
+            broadcast_arrays(fn, positive=positive, negative=negative)
     dist_pos = jnp.asarray(distance(anchor, positive))
     dist_neg = jnp.asarray(distance(anchor, negative))
     if swap:

@@ -31,6 +31,7 @@ from ._base import _Loss, _WeightedLoss
 from ._reduction import KLDivReduction, Reduction, apply_reduction, batchmean, resolve_reduction
 from ._torch_semantics import (
     as_array,
+    broadcast_shape,
     check_floating,
     clamp_min_no_grad,
     compute_dtype,
@@ -58,14 +59,6 @@ def _check_broadcasts_to(w, shape, name: str, fn: str) -> None:
         ok = False
     if not ok:
         raise ValueError(f"{fn}: '{name}' of shape {tuple(w.shape)} must broadcast to the input shape {tuple(shape)}")
-
-
-def _broadcast_shapes(fn: str, **arrays):
-    try:
-        return jnp.broadcast_shapes(*(a.shape for a in arrays.values()))
-    except ValueError as e:
-        desc = ", ".join(f"'{k}' of shape {tuple(a.shape)}" for k, a in arrays.items())
-        raise ValueError(f"{fn}: {desc} cannot be broadcast together") from e
 
 
 # -- binary_cross_entropy --------------------------------------------------------------------
@@ -348,7 +341,7 @@ def kl_div(
     for name, a in (("input", input), ("target", target)):
         if not jnp.issubdtype(a.dtype, jnp.floating):
             raise TypeError(f"{fn}: Integral inputs not supported: argument '{name}' has dtype {a.dtype}")
-    shape = _broadcast_shapes(fn, input=input, target=target)
+    shape = broadcast_shape(fn, input=input, target=target)
     _, work = compute_dtype(input.dtype, target.dtype)  # see _composite_note
     x = jnp.broadcast_to(input.astype(work), shape)
     t = jnp.broadcast_to(target.astype(work), shape)
@@ -398,7 +391,7 @@ def poisson_nll_loss(
     reduction = resolve_reduction(reduction, size_average, reduce)
     input = as_array(input, "input", fn)
     target = as_array(target, "target", fn)
-    shape = _broadcast_shapes(fn, input=input, target=target)
+    shape = broadcast_shape(fn, input=input, target=target)
     _, work = compute_dtype(input.dtype, target.dtype)  # see _composite_note
     x = jnp.broadcast_to(input.astype(work), shape)
     t = jnp.broadcast_to(target.astype(work), shape)
@@ -484,7 +477,7 @@ def gaussian_nll_loss(
         _, work = compute_dtype(input.dtype, target.dtype, var.dtype)  # see _composite_note
         v = v.astype(work)
     reduction = resolve_reduction(reduction)
-    _broadcast_shapes(fn, input=input, target=target, var=v)
+    broadcast_shape(fn, input=input, target=target, var=v)
     x, t = input.astype(work), target.astype(work)
     # torch clamps var in place under no_grad: the value is max(var, eps) (NaN stays NaN) but the
     # gradient flows to var as if unclamped. A negative var (only reachable under tracing; torch

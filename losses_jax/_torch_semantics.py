@@ -76,6 +76,26 @@ def compute_dtype(*dtypes):
     return work, out
 
 
+def _describe_shapes(arrays: dict) -> str:
+    parts = [f"'{name}' of shape {tuple(a.shape)}" for name, a in arrays.items()]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def broadcast_shape(fn: str, /, **arrays) -> tuple:
+    """The shape the named arrays broadcast to, as ``torch.broadcast_shapes``; a ``ValueError``
+    naming every argument and its shape when they do not broadcast."""
+    try:
+        return jnp.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError as e:
+        raise ValueError(f"{fn}: {_describe_shapes(arrays)} cannot be broadcast together") from e
+
+
+def broadcast_arrays(fn: str, /, **arrays) -> list:
+    """``torch.broadcast_tensors`` of the named arrays, in order (errors as :func:`broadcast_shape`)."""
+    shape = broadcast_shape(fn, **arrays)
+    return [jnp.broadcast_to(a, shape) for a in arrays.values()]
+
+
 def broadcast_pair(input, target, fn: str):
     """``torch.broadcast_tensors(input, target)`` with torch's size-mismatch warning."""
     if input.shape != target.shape:
@@ -86,14 +106,7 @@ def broadcast_pair(input, target, fn: str):
             UserWarning,
             stacklevel=user_stacklevel(),
         )
-        try:
-            shape = jnp.broadcast_shapes(input.shape, target.shape)
-        except ValueError as e:
-            raise ValueError(
-                f"{fn}: 'input' of shape {tuple(input.shape)} and 'target' of shape "
-                f"{tuple(target.shape)} cannot be broadcast together"
-            ) from e
-        input, target = jnp.broadcast_to(input, shape), jnp.broadcast_to(target, shape)
+        input, target = broadcast_arrays(fn, input=input, target=target)
     return input, target
 
 
