@@ -24,22 +24,22 @@ SUITES = {
 }
 
 
-def _linear_cross_entropy(repeats: int) -> str:
+def _linear_cross_entropy(rounds: int) -> str:
     """D's stand-alone script (each variant in a fresh process); its measured block, embedded."""
     from . import linear_cross_entropy as lce
 
-    lce.main(["--runs", str(min(repeats, 3))])
+    lce.main(["--runs", str(min(rounds, 3))])
     text = pathlib.Path(lce.__file__).with_name("results").joinpath("linear_cross_entropy.md").read_text()
     begin, end = "<!-- measured: begin -->", "<!-- measured: end -->"
     block = text[text.index(begin) + len(begin) : text.index(end)].strip()
     return block + "\n\nFloor, expectation and analysis: `benchmarks/results/linear_cross_entropy.md`."
 
 
-def run_suite(name: str, repeats: int) -> str:
+def run_suite(name: str, rounds: int) -> str:
     module = SUITES[name][1]
     if module is None:
-        return _linear_cross_entropy(repeats)
-    header, rows, *notes = importlib.import_module(module).run(repeats=repeats)
+        return _linear_cross_entropy(rounds)
+    header, rows, *notes = importlib.import_module(module).run(rounds=rounds)
     return table(header, rows) + ("\n\n" + notes[0] if notes else "")
 
 
@@ -60,7 +60,9 @@ def write_results(path: pathlib.Path, results: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
     parser.add_argument("--only", action="append", choices=sorted(SUITES), help="run only this suite (repeatable)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed repetitions per measurement (median)")
+    parser.add_argument(
+        "--rounds", type=int, default=7, help="interleaved rounds per measurement (at least 5 are used)"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md")
     parser.add_argument("--output", default="BENCHMARKS.md", help="where to write the results")
     args = parser.parse_args(argv)
@@ -75,15 +77,16 @@ def main(argv=None) -> int:
         f"Software: {versions()}  ",
         f"Date: {now()}",
         "",
-        "Times are medians of interleaved repetitions after warm-up (JAX compile time reported apart).",
-        "Ratios compare runs made in the same process at the same moment; absolute times on this",
-        "shared machine vary from run to run.",
+        "Contenders take turns in interleaved rounds after warm-up (compile time reported apart). Times",
+        "are medians over the rounds; ratios are the median of the per-round ratios, with their min and",
+        "max in brackets. Ratios compare runs made in the same process at the same moment; absolute",
+        "times on this shared machine vary from run to run.",
     ]
     for name in names:
         title = SUITES[name][0]
         print(f"== {title}", flush=True)
         start = time.perf_counter()
-        text = run_suite(name, args.repeats)
+        text = run_suite(name, args.rounds)
         print(text, flush=True)
         sections += ["", f"## {title}", "", text]
         sections.append(f"\n_{name}: {time.perf_counter() - start:.0f} s_")

@@ -1,12 +1,15 @@
 """Timing, machine description and table formatting shared by the benchmark suites.
 
-Timings are medians of interleaved repetitions after a warm-up (which, for JAX, includes
-compilation; compile time is reported apart). These machines are shared and noisy: compare the
-ratios of one run, not absolute times across runs.
+Contenders are timed in interleaved rounds after a warm-up (which, for JAX, includes compilation;
+compile time is reported apart): times are the median over the rounds, and ratios are given as
+the median of the per-round ratios with their min and max, so the table says how much a ratio
+moves. These machines are shared and noisy: compare the ratios of one run, not absolute times
+across runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import platform
@@ -55,12 +58,43 @@ def first_call(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(fns: dict[str, Callable[[], object]], *, repeats: int = 7, min_time: float = 0.05) -> dict[str, float]:
-    """Median seconds per call of each callable, measured round-robin so that load changes on a
-    shared machine hit every contender alike. Each callable must block until its work is done.
-    Calls taking less than ``min_time`` are looped to reach it.
+@dataclasses.dataclass
+class Rounds:
+    """Seconds per call of each contender, one sample per round (contenders take turns in every
+    round, so a slow stretch of the machine hits all of them alike)."""
 
-    Each timed block starts with one untimed call: switching between torch and XLA leaves the
+    samples: dict[str, list[float]]
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.samples[name])
+
+    def ratio(self, name: str, reference: str) -> Spread:
+        """``name``'s time over ``reference``'s, round by round: min, median and max."""
+        return Spread.of([a / b for a, b in zip(self.samples[name], self.samples[reference], strict=True)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Spread:
+    """Min, median and max of a per-round quantity (a ratio, or a rate)."""
+
+    low: float
+    median: float
+    high: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Spread:
+        return cls(min(values), statistics.median(values), max(values))
+
+    def __str__(self) -> str:
+        return f"{self.median:.2f} ({self.low:.2f}-{self.high:.2f})"
+
+
+def interleaved(fns: dict[str, Callable[[], object]], *, rounds: int = 7, min_time: float = 0.05) -> Rounds:
+    """Seconds per call of each callable, measured round-robin: in each of ``rounds`` rounds every
+    contender takes one sample in turn. Each callable must block until its work is done. Calls
+    taking less than ``min_time`` are looped to reach it, and a sample is their mean.
+
+    Each sample starts with one untimed call: switching between torch and XLA leaves the
     next call paying for the other library's traces (its freed memory handed back to the OS, so
     fresh page faults on the next large buffer; its OpenMP threads still spinning). That first
     call measured up to 2x slower than a steady one for millisecond-scale losses, whichever
@@ -72,14 +106,14 @@ def interleaved(fns: dict[str, Callable[[], object]], *, repeats: int = 7, min_t
         t = first_call(fn)
         loops[name] = max(1, int(min_time / max(t, 1e-9)))
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
+    for _ in range(rounds):
         for name, fn in fns.items():
             fn()  # untimed: see above
             start = time.perf_counter()
             for _ in range(loops[name]):
                 fn()
             samples[name].append((time.perf_counter() - start) / loops[name])
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return Rounds(samples)
 
 
 def fmt_time(seconds: float) -> str:

@@ -17,7 +17,7 @@ from .common import fmt_time, interleaved
 N, V = 4096, 32000
 
 
-def run(repeats: int = 7) -> tuple[list[str], list[list[str]]]:
+def run(rounds: int = 7) -> tuple[list[str], list[list[str]], str]:
     import jax
     import jax.numpy as jnp
     import torch
@@ -52,12 +52,19 @@ def run(repeats: int = 7) -> tuple[list[str], list[list[str]]]:
             "copy (existing buffer, numpy)": lambda: np.copyto(out, x),
             "copy (new buffer, jit)": lambda: copy_new(xj).block_until_ready(),
         },
-        repeats=repeats,
+        rounds=max(rounds, 5),
     )
     traffic = 2 * x.nbytes
-    ref = times["torch eager"]
-    floor = times["copy (new buffer, jit)"]
     rows = []
-    for name, s in times.items():
-        rows.append([name, fmt_time(s), f"{s / ref:.2f}", f"{traffic / s / 1e9:.1f} GB/s", f"{floor / s:.2f}"])
-    return ["4096 x 32000 f32, fwd+bwd", "time", "vs torch", "effective bandwidth", "floor / time"], rows
+    for name in times.samples:
+        s = times.median(name)
+        floor = times.ratio("copy (new buffer, jit)", name)
+        rows.append(
+            [name, fmt_time(s), str(times.ratio(name, "torch eager")), f"{traffic / s / 1e9:.1f} GB/s", str(floor)]
+        )
+    header = [f"{N} x {V} f32, fwd+bwd", "time", "vs torch", "effective bandwidth", "floor / time"]
+    note = (
+        f"Time: median over {max(rounds, 5)} interleaved rounds. Ratios: median of the per-round ratios (min-max); "
+        "floor / time is the new-buffer copy's time over the contender's (1 = at the memory floor)."
+    )
+    return header, rows, note
