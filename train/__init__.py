@@ -22,8 +22,12 @@ Pieces for hand-written loops:
   :func:`gather_batch`;
 * what ``fit`` is made of (:mod:`train.loop`): :func:`make_mesh`, :func:`place_state`,
   :func:`put_data`, :func:`compile_steps`, :func:`run_epoch`, :func:`evaluate`;
-* callbacks (:mod:`train.callbacks`): :class:`Progress`, :class:`TensorBoard`,
+* callbacks (:mod:`train.callbacks`): :class:`Progress`, :class:`TensorBoard`, :class:`HistoryFile`,
   :class:`Checkpoints` (save each epoch, :meth:`Checkpoints.resume`).
+
+Several processes (hosts): start one per host with ``--coordinator-address``, ``--num-processes``
+and ``--process-id`` (or under SLURM / Open MPI, where JAX finds them itself), or call
+``jax.distributed.initialize`` before ``fit``; see :mod:`train.cli`.
 """
 
 from ._origin import require_own_packages
@@ -34,6 +38,7 @@ from .callbacks import (  # noqa: E402
     Callback,
     CheckpointError,
     Checkpoints,
+    HistoryFile,
     Progress,
     TensorBoard,
     latest_checkpoint,
@@ -52,6 +57,7 @@ from .data import (  # noqa: E402
 from .loop import (  # noqa: E402
     DeviceData,
     NonFiniteLossError,
+    ProcessData,
     evaluate,
     fit,
     place_state,
@@ -78,7 +84,9 @@ __all__ = [
     "CompiledSteps",
     "DataUnavailableError",
     "DeviceData",
+    "HistoryFile",
     "NonFiniteLossError",
+    "ProcessData",
     "Progress",
     "TensorBoard",
     "compile_steps",

@@ -4,8 +4,10 @@ A callback is told about the run through four methods, all optional (see :class:
 ``on_chunk`` after each group of steps the host looks at, ``on_epoch_end`` with the epoch's
 record, ``on_train_end`` with the whole history, and ``close`` always, also after an error or
 Ctrl-C. :class:`Progress` (progress bar and per-epoch lines), :class:`TensorBoard` (scalars
-through tensorboardX) and :class:`Checkpoints` (orbax, one per epoch, also the resume side) are
-the three :func:`train.fit` uses; each works on its own in a hand-written loop.
+through tensorboardX), :class:`HistoryFile` (the per-epoch records as JSON) and
+:class:`Checkpoints` (orbax, one per epoch, also the resume side) are the four :func:`train.fit`
+uses; each works on its own in a hand-written loop. With several processes, the first three run
+in process 0 only; every process takes part in each checkpoint (orbax's multi-process protocol).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "Callback",
     "CheckpointError",
     "Checkpoints",
+    "HistoryFile",
     "Progress",
     "TensorBoard",
     "latest_checkpoint",
@@ -149,6 +152,22 @@ class TensorBoard(Callback):
 
     def close(self):
         self.writer.close()
+
+
+class HistoryFile(Callback):
+    """``path`` (e.g. ``<workdir>/history.json``) rewritten after each epoch with the whole history
+    so far: a JSON list of the per-epoch records (full precision), epochs restored from a
+    checkpoint included. Replaced atomically, so a reader never sees half a file."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, record, state, history):
+        import json
+
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(history, indent=1) + "\n")
+        os.replace(tmp, self.path)
 
 
 def latest_checkpoint(workdir: str | Path) -> int | None:

@@ -12,9 +12,11 @@ one line and status 130, the checkpoints of the finished epochs intact.
 
 Offline: put the official cifar-10-binary.tar.gz in DATA_DIR/downloads/manual/ and pass
 --data-dir DATA_DIR. Rerunning with the same --workdir resumes from the latest checkpoint.
-Several hosts: start one process per host with the usual JAX cluster environment (SLURM, Open
-MPI, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID); jax.distributed is then
-initialized and process 0 logs and prints.
+Several hosts: start one process per host with ``--coordinator-address HOST:PORT`` (process 0's
+host and a free port), ``--num-processes N`` and ``--process-id I`` (0 to N-1), or under SLURM /
+Open MPI without them (JAX finds them itself); jax.distributed is then initialized, the processes
+train as one, and process 0 prints and writes the logs. ``--init-timeout`` bounds the wait for
+the others; a process that cannot join, or a peer that dies, ends every process with one line.
 """
 
 from __future__ import annotations
@@ -140,7 +142,51 @@ def parse_args(argv=None, prog: str = "python -m train") -> argparse.Namespace:
         help="training steps between two looks of the host at the losses (progress "
         "bar, NaN check), an integer >= 1. None: about 1/20 of an epoch",
     )
-    return p.parse_args(argv)
+    group = p.add_argument_group(
+        "several processes (hosts)",
+        "one process per host, all with the same flags except --process-id; without these, JAX's "
+        "own detection (SLURM, Open MPI) or a single process",
+    )
+    group.add_argument(
+        "--coordinator-address",
+        type=_host_port,
+        default=None,
+        metavar="HOST:PORT",
+        help="process 0's host name or address and a free port on it, the same for every process",
+    )
+    group.add_argument(
+        "--num-processes", type=_integer(1), default=None, help="how many processes train together, an integer >= 1"
+    )
+    group.add_argument(
+        "--process-id", type=_integer(0), default=None, help="this process's number, 0 to --num-processes - 1"
+    )
+    group.add_argument(
+        "--init-timeout",
+        type=_integer(1),
+        default=300,
+        metavar="SECONDS",
+        help="how long a process waits for all the others to join before it gives up, an integer >= 1",
+    )
+    args = p.parse_args(argv)
+    launch = {"--coordinator-address": args.coordinator_address, "--num-processes": args.num_processes}
+    launch["--process-id"] = args.process_id
+    given = [flag for flag, value in launch.items() if value is not None]
+    if given and len(given) < len(launch):
+        missing = next(flag for flag in launch if flag not in given)
+        p.error(f"argument {missing}: required with {' and '.join(given)}")
+    if given and args.process_id >= args.num_processes:
+        p.error(
+            f"argument --process-id: must be from 0 to {args.num_processes - 1} "
+            f"(--num-processes {args.num_processes}), got {args.process_id}"
+        )
+    return args
+
+
+def _host_port(text: str) -> str:
+    host, colon, port = text.rpartition(":")
+    if not (colon and host and port.isdigit() and 1 <= int(port) <= 65535):
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT with a port from 1 to 65535, got {text!r}")
+    return text
 
 
 def _writable_dir_problem(flag: str, path: Path, create: bool) -> str | None:
@@ -174,18 +220,47 @@ def check_paths(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _maybe_distributed():
-    """jax.distributed.initialize() when launched as one of several processes."""
+def _cluster_environment() -> bool:
+    """Launched as one of several processes by a cluster JAX detects itself (or JAX's variables)."""
     env = os.environ
-    several = (
+    return (
         "JAX_COORDINATOR_ADDRESS" in env
         or int(env.get("SLURM_NTASKS", "1")) > 1
         or int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
     )
-    if several:
-        import jax
 
-        jax.distributed.initialize()
+
+def _maybe_distributed(args: argparse.Namespace) -> str | None:
+    """jax.distributed.initialize() from the flags, or from the cluster's environment; then every
+    process checks that all agree on --num-processes. A problem -> its one-line message."""
+    import jax
+
+    if jax.distributed.is_initialized():
+        return None
+    if args.coordinator_address is not None:
+        jax.distributed.initialize(
+            args.coordinator_address,
+            args.num_processes,
+            args.process_id,
+            initialization_timeout=args.init_timeout,
+        )
+    elif _cluster_environment():
+        jax.distributed.initialize(initialization_timeout=args.init_timeout)
+    else:
+        return None
+    if args.num_processes is None:
+        return None
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    said = np.asarray(multihost_utils.process_allgather(np.int32(args.num_processes))).reshape(-1)
+    if any(n != jax.process_count() for n in said):
+        listing = ", ".join(f"process {i}: {int(n)}" for i, n in enumerate(said))
+        return (
+            f"argument --num-processes: the processes disagree ({listing}; {jax.process_count()} joined); "
+            f"give every process the same --num-processes"
+        )
+    return None
 
 
 def _interrupted_message(workdir: str | None) -> str:
@@ -227,7 +302,10 @@ def _run(args: argparse.Namespace) -> int:
                 f"to train further"
             )
             return 0
-    _maybe_distributed()
+    problem = _maybe_distributed(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
     import jax
     from flax import nnx

@@ -43,6 +43,7 @@ __all__ = [
     "load_fake",
     "epoch_indices",
     "gather_batch",
+    "take_rows",
     "iterate_batches",
 ]
 
@@ -342,6 +343,15 @@ def gather_batch(images: jax.Array, labels: jax.Array, idx: jax.Array) -> tuple[
     x = to_tensor(jnp.take(images, safe, axis=0))
     y = jnp.where(valid, jnp.take(labels, safe, axis=0).astype(jnp.int32), IGNORE_INDEX)
     return x, y
+
+
+def take_rows(images: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gather_batch` on the host, before the scaling: uint8 images and int32 labels of the
+    examples ``rows`` (any shape of :func:`epoch_indices` entries), padding (``-1``) as image 0
+    with label :data:`IGNORE_INDEX`. What each process of a multi-process run puts on its devices."""
+    valid = rows >= 0
+    safe = np.where(valid, rows, 0)
+    return images[safe], np.where(valid, labels[safe], IGNORE_INDEX).astype(np.int32)
 
 
 def iterate_batches(

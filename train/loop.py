@@ -9,6 +9,11 @@ slow); either way the host only hears back once per group of steps, to check for
 callbacks (:mod:`train.callbacks`: progress, TensorBoard, checkpoints). Data parallelism is
 sharding: a 1-D mesh ``('data',)`` over every device, parameters replicated, each batch
 constrained to be split along ``'data'``; XLA inserts the gradient all-reduce.
+
+Several processes (``jax.distributed``): the mesh spans the devices of all of them. Every process
+holds the splits in host memory (:class:`ProcessData`) and draws the same permutation per epoch;
+of each global batch it gathers and puts on its own devices only their rows, so N processes
+train on the same batches, split the same way, as one process with the same devices.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -25,11 +31,20 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .callbacks import Callback, Checkpoints, Progress, TensorBoard
-from .data import num_batches
+from .callbacks import Callback, Checkpoints, HistoryFile, Progress, TensorBoard
+from .data import epoch_indices, num_batches, take_rows
 from .steps import CompiledSteps, compile_steps, init_state, make_mesh, make_optimizer
 
-__all__ = ["NonFiniteLossError", "DeviceData", "place_state", "put_data", "run_epoch", "evaluate", "fit"]
+__all__ = [
+    "NonFiniteLossError",
+    "DeviceData",
+    "ProcessData",
+    "place_state",
+    "put_data",
+    "run_epoch",
+    "evaluate",
+    "fit",
+]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -72,11 +87,48 @@ def _check_data(name, data) -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.int32)
 
 
-def put_data(data, mesh: jax.sharding.Mesh, name: str = "data") -> DeviceData:
-    """``(images, labels)`` numpy arrays, checked (uint8 NHWC, integer labels), onto ``mesh``."""
+class ProcessData(NamedTuple):
+    """A split kept in host memory by each process of a mesh spanning several processes: every
+    batch goes to the devices in parts, each process putting the rows of its own devices
+    (:meth:`put_rows`). uint8 NHWC ``images``, int32 ``labels``."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    mesh: jax.sharding.Mesh
+
+    @property
+    def size(self) -> int:
+        return int(self.labels.shape[0])
+
+    def put_rows(self, rows: np.ndarray) -> tuple[jax.Array, jax.Array]:
+        """Index rows ``(..., batch)`` of :func:`train.epoch_indices` -> global uint8 images and
+        int32 labels split over ``'data'`` along the batch axis; this process gathers (with
+        :func:`train.data.take_rows`) only the parts its devices hold."""
+        lead = rows.ndim - 1
+        sharding = NamedSharding(self.mesh, P(*([None] * lead), "data"))
+
+        def part(which: int):
+            return lambda index: take_rows(self.images, self.labels, rows[index[: lead + 1]])[which]
+
+        return (
+            jax.make_array_from_callback((*rows.shape, *self.images.shape[1:]), sharding, part(0)),
+            jax.make_array_from_callback(rows.shape, sharding, part(1)),
+        )
+
+
+def put_data(data, mesh: jax.sharding.Mesh, name: str = "data") -> DeviceData | ProcessData:
+    """``(images, labels)`` numpy arrays, checked (uint8 NHWC, integer labels), for ``mesh``: on
+    its devices (:class:`DeviceData`), or, when the mesh spans several processes, kept on the host
+    to be put on the devices batch by batch, each process its own part (:class:`ProcessData`)."""
     images, labels = _check_data(name, data)
+    if mesh.is_multi_process:
+        return ProcessData(images, labels, mesh)
     replicated = NamedSharding(mesh, P())
     return DeviceData(_put(images, replicated), _put(labels, replicated))
+
+
+#: :func:`train.epoch_indices` run by each process on its own (the same on every process).
+_local_indices = jax.jit(epoch_indices, static_argnums=(1, 2))
 
 
 def place_state(model: nnx.Module, tx, mesh: jax.sharding.Mesh):
@@ -103,7 +155,7 @@ def _check_losses(losses: np.ndarray, first_batch: int, epoch: int, nb: int) -> 
 def run_epoch(
     steps: CompiledSteps,
     state: dict,
-    data: DeviceData,
+    data: DeviceData | ProcessData,
     key: jax.Array,
     epoch: int,
     *,
@@ -120,8 +172,23 @@ def run_epoch(
     """
     n = data.size
     nb = num_batches(n, batch_size)
-    idx = steps.indices(key, n, batch_size)
     total = 0.0
+    if isinstance(data, ProcessData):
+        rows = np.asarray(_local_indices(key, n, batch_size))
+
+        def chunk(state, start, stop):
+            return steps.train_batches(state, *data.put_rows(rows[start:stop]))
+
+        def one(state, i):
+            return steps.train_batch(state, *data.put_rows(rows[i]))
+    else:
+        idx = steps.indices(key, n, batch_size)
+
+        def chunk(state, start, stop):
+            return steps.train_chunk(state, data.images, data.labels, idx[start:stop])
+
+        def one(state, i):
+            return steps.train_one(state, data.images, data.labels, idx, i)
 
     def drain(losses, start: int, count: int) -> float:
         losses = np.asarray(jax.device_get(losses), np.float64)  # waits for that group only
@@ -137,11 +204,11 @@ def run_epoch(
     for start in range(0, nb, steps_per_call):
         stop = min(start + steps_per_call, nb)
         if scan:
-            state, losses = steps.train_chunk(state, data.images, data.labels, idx[start:stop])
+            state, losses = chunk(state, start, stop)
         else:
             losses = []
             for i in range(start, stop):
-                state, loss = steps.train_one(state, data.images, data.labels, idx, i)
+                state, loss = one(state, i)
                 losses.append(loss)
         if pending is not None:
             total += drain(*pending)  # overlaps with the group just dispatched
@@ -151,10 +218,16 @@ def run_epoch(
     return state, total / n
 
 
-def evaluate(steps: CompiledSteps, state: dict, data: DeviceData, batch_size: int) -> dict:
-    """``{'eval_loss', 'eval_accuracy'}`` over every example of ``data`` (partial batch masked)."""
-    idx = steps.indices(None, data.size, batch_size)
-    totals = jax.device_get(steps.evaluate(state, data.images, data.labels, idx))
+def evaluate(steps: CompiledSteps, state: dict, data: DeviceData | ProcessData, batch_size: int) -> dict:
+    """``{'eval_loss', 'eval_accuracy'}`` over every example of ``data`` (partial batch masked),
+    each counted once however many processes share the work."""
+    if isinstance(data, ProcessData):
+        rows = np.asarray(_local_indices(None, data.size, batch_size))
+        totals = steps.evaluate_batches(state, *data.put_rows(rows))
+    else:
+        idx = steps.indices(None, data.size, batch_size)
+        totals = steps.evaluate(state, data.images, data.labels, idx)
+    totals = jax.device_get(totals)
     count = int(totals["count"])
     return {"eval_loss": float(totals["loss_sum"]) / count, "eval_accuracy": int(totals["correct"]) / count}
 
@@ -205,14 +278,20 @@ def fit(
       seed: seeds the shuffling (epoch ``e`` uses ``fold_in(PRNGKey(seed), e)``), so the same seed
         gives the same losses run after run, and a resumed run the same as an uninterrupted one.
         Parameters come from ``model`` as passed.
-      workdir: where orbax checkpoints (every epoch, the last few kept) and TensorBoard scalars
-        go; ``None`` for neither.
+      workdir: where orbax checkpoints (every epoch, the last few kept), TensorBoard scalars and
+        ``history.json`` (the returned records) go; ``None`` for none. With several processes it
+        must be one directory all of them see (a shared file system).
       steps_per_call: training steps between two looks of the host at the losses (the progress
         bar, the NaN check); default about 1/20 of an epoch.
       scan: ``True`` runs those steps as one compiled ``lax.scan``; ``False`` as one compiled
         step each, dispatched asynchronously. Default: scan except on CPU, where XLA runs the
         backward convolutions inside a loop far slower.
       verbose: progress bar and per-epoch lines on stderr/stdout (process 0 only).
+
+    Several processes: call ``jax.distributed.initialize`` first, then ``fit`` in every process
+    with the same arguments and data; the mesh spans all their devices, each process puts only
+    its part of every batch on its devices, and the losses are those of one process with all the
+    devices.
 
     Returns:
       ``[{'epoch', 'train_loss', 'images_per_sec', 'eval_loss', 'eval_accuracy'}, ...]``, the
@@ -262,6 +341,7 @@ def fit(
                 say(f"resuming from epoch {first_epoch} ({ckpt.directory / str(first_epoch)})", flush=True)
             if main:
                 callbacks.append(TensorBoard(workdir, learning_rate))
+                callbacks.append(HistoryFile(Path(workdir) / "history.json"))
         if first_epoch >= epochs:
             say(
                 f"nothing left to train: the checkpoint holds {first_epoch} finished epochs and epochs={epochs}"

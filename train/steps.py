@@ -6,7 +6,10 @@ Pure (for hand-written loops; jit them yourself): :func:`make_optimizer`, :func:
 Compiled (what :func:`train.fit` runs): :func:`compile_steps` builds, for one model, optimizer and
 device mesh, the step that gathers its batch on the device, a ``lax.scan`` over several such steps,
 the evaluation over a whole split and the epoch's index matrix, with the batch split over the
-mesh's ``'data'`` axis and the state replicated (XLA inserts the gradient all-reduce).
+mesh's ``'data'`` axis and the state replicated (XLA inserts the gradient all-reduce). For a mesh
+spanning several processes, where each process puts only its own part of every batch
+(:class:`train.ProcessData`), the same steps take batches already gathered (uint8 images, labels
+with padding marked :data:`train.IGNORE_INDEX`).
 """
 
 from __future__ import annotations
@@ -103,6 +106,14 @@ def eval_step(graphdef, state: dict, images: jax.Array, labels: jax.Array) -> di
     }
 
 
+def _zero_totals() -> dict:
+    return {
+        "loss_sum": jnp.zeros((), jnp.float32),
+        "correct": jnp.zeros((), jnp.int32),
+        "count": jnp.zeros((), jnp.int32),
+    }
+
+
 def make_mesh() -> jax.sharding.Mesh:
     """A 1-D mesh named ``'data'`` over every device of every process."""
     return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
@@ -123,6 +134,13 @@ class CompiledSteps(NamedTuple):
     evaluate: Any
     #: :func:`train.epoch_indices` compiled (``num_examples`` and ``batch_size`` static).
     indices: Any
+    #: ``(state, images, labels) -> (state, losses)``: one ``lax.scan`` over batches already gathered,
+    #: uint8 ``(steps, batch, H, W, C)`` and int32 ``(steps, batch)`` split over ``'data'`` on axis 1.
+    train_batches: Any
+    #: ``(state, images, labels) -> (state, loss)``: the step on one gathered batch (split on axis 0).
+    train_batch: Any
+    #: ``(state, images, labels) -> {'loss_sum', 'correct', 'count'}`` over gathered batches.
+    evaluate_batches: Any
 
 
 def compile_steps(graphdef, tx: optax.GradientTransformation, mesh: jax.sharding.Mesh) -> CompiledSteps:
@@ -149,12 +167,20 @@ def compile_steps(graphdef, tx: optax.GradientTransformation, mesh: jax.sharding
             x, y = constrain(*gather_batch(images, labels, row))
             return jax.tree.map(jnp.add, totals, eval_step(graphdef, state, x, y)), None
 
-        zero = {
-            "loss_sum": jnp.zeros((), jnp.float32),
-            "correct": jnp.zeros((), jnp.int32),
-            "count": jnp.zeros((), jnp.int32),
-        }
-        return jax.lax.scan(body, zero, idx)[0]
+        return jax.lax.scan(body, _zero_totals(), idx)[0]
+
+    def train_batch(state, images, labels):
+        return train_step(graphdef, tx, state, *constrain(models.to_tensor(images), labels))
+
+    def train_batches(state, images, labels):
+        return jax.lax.scan(lambda state, xy: train_batch(state, *xy), state, (images, labels))
+
+    def evaluate_batches(state, images, labels):
+        def body(totals, xy):
+            x, y = constrain(models.to_tensor(xy[0]), xy[1])
+            return jax.tree.map(jnp.add, totals, eval_step(graphdef, state, x, y)), None
+
+        return jax.lax.scan(body, _zero_totals(), (images, labels))[0]
 
     # models.jit: on CPU, XLA's multi-threaded convolutions and the plain layers (see its doc).
     return CompiledSteps(
@@ -162,4 +188,7 @@ def compile_steps(graphdef, tx: optax.GradientTransformation, mesh: jax.sharding
         train_one=models.jit(train_one, donate_argnums=0, out_shardings=(replicated, replicated)),
         evaluate=models.jit(evaluate, out_shardings=replicated),
         indices=jax.jit(epoch_indices, static_argnums=(1, 2), out_shardings=replicated),
+        train_batches=models.jit(train_batches, donate_argnums=0, out_shardings=(replicated, replicated)),
+        train_batch=models.jit(train_batch, donate_argnums=0, out_shardings=(replicated, replicated)),
+        evaluate_batches=models.jit(evaluate_batches, out_shardings=replicated),
     )
