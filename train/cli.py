@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from ._origin import CONSOLE_SCRIPT
+from .launch import WORKER_VARIABLE, run_watched
 
 MODELS = ("tudui", "lenet")
 #: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
@@ -248,12 +249,23 @@ def _maybe_distributed(args: argparse.Namespace) -> str | None:
         jax.distributed.initialize(initialization_timeout=args.init_timeout)
     else:
         return None
-    if args.num_processes is None:
-        return None
     import numpy as np
     from jax.experimental import multihost_utils
 
-    said = np.asarray(multihost_utils.process_allgather(np.int32(args.num_processes))).reshape(-1)
+    # Only process 0 prints; the others' stdout goes nowhere from here on. Process 0's is muted
+    # for the first exchange, which connects the processes (Gloo says so on stdout).
+    stdout = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    sys.stdout.flush()
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    try:
+        mine = jax.process_count() if args.num_processes is None else args.num_processes
+        said = np.asarray(multihost_utils.process_allgather(np.int32(mine))).reshape(-1)
+    finally:
+        if jax.process_index() == 0:
+            os.dup2(stdout, 1)
+        os.close(stdout)
     if any(n != jax.process_count() for n in said):
         listing = ", ".join(f"process {i}: {int(n)}" for i, n in enumerate(said))
         return (
@@ -261,6 +273,16 @@ def _maybe_distributed(args: argparse.Namespace) -> str | None:
             f"give every process the same --num-processes"
         )
     return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    if "Gloo" in text or "Connection closed by peer" in text:
+        return (
+            f"lost the connection to another process ({text.splitlines()[0]}); rerun every process to "
+            f"resume from the last checkpoint"
+        )
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _interrupted_message(workdir: str | None) -> str:
@@ -275,6 +297,7 @@ def _interrupted_message(workdir: str | None) -> str:
 
 
 def main(argv=None, prog: str = "python -m train") -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv, prog)
     problem = check_paths(args)
     if problem:
@@ -283,11 +306,20 @@ def main(argv=None, prog: str = "python -m train") -> int:
     if args.epochs == 0:
         print("nothing to train: --epochs 0")
         return 0
+    several = args.coordinator_address is not None or _cluster_environment()
+    if several and WORKER_VARIABLE not in os.environ:
+        return run_watched(argv, prog, args.init_timeout)
     try:
-        return _run(args)
+        status = _run(args)
     except KeyboardInterrupt:
         print(_interrupted_message(args.workdir), file=sys.stderr, flush=True)
-        return INTERRUPTED
+        status = INTERRUPTED
+    if several and status:
+        # Leave at once: JAX's exit handler would wait for the other processes (which may be gone).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -356,7 +388,10 @@ def _run(args: argparse.Namespace) -> int:
             verbose=True,
         )
     except (CheckpointError, NonFiniteLossError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_first_line(err)}", file=sys.stderr)
+        return 1
+    except jax.errors.JaxRuntimeError as err:  # a collective with a process that is gone, ...
+        print(f"error: {_first_line(err)}", file=sys.stderr)
         return 1
     except OSError as err:  # the workdir became unwritable, the disk is full, ...
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)

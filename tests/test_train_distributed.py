@@ -1,0 +1,161 @@
+"""``python -m train`` as several processes joined by ``jax.distributed``: real processes on
+127.0.0.1 (CPU, one device each, a free port picked at run time), against one process with the
+same number of simulated devices. Every subprocess has a timeout and is killed with its group."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 240  # seconds any one run may take before the test fails (and kills it)
+COMMON = ("--dataset", "fake", "--fake-size", "96", "--batch-size", "32", "--model", "lenet")
+COMMON += ("--epochs", "3", "--steps-per-call", "1", "--seed", "3")
+
+
+def _env(devices: int = 1) -> dict:
+    env = dict(os.environ)
+    for name in ("XLA_FLAGS", "JAX_COORDINATOR_ADDRESS", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"):
+        env.pop(name, None)
+    env["JAX_PLATFORMS"] = "cpu"
+    if devices > 1:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["TFDS_DATA_DIR"] = "/nonexistent-tfds-dir"  # nothing may be read or downloaded
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(*args: str, devices: int = 1) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "train", *args],
+        env=_env(devices),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # killed as a group: the watcher and the process it runs
+    )
+
+
+def _processes(n: int, *args: str, port: int | None = None) -> list[subprocess.Popen]:
+    address = f"127.0.0.1:{port or _free_port()}"
+    flags = ("--coordinator-address", address, "--num-processes", str(n))
+    return [_start(*args, *flags, "--process-id", str(i)) for i in range(n)]
+
+
+def _kill(procs) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+
+
+def _finish(procs) -> list[tuple[int, str, str]]:
+    """(status, stdout, stderr) of each; all killed if any runs past TIMEOUT."""
+    try:
+        outs = [p.communicate(timeout=TIMEOUT) for p in procs]
+    except subprocess.TimeoutExpired:
+        _kill(procs)
+        pytest.fail(f"a process ran past {TIMEOUT} s")
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)]
+
+
+def _history(workdir: Path) -> list[dict]:
+    return json.loads((workdir / "history.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The same training as 1 process x 2 devices and as 2 processes x 1 device, at once."""
+    base = tmp_path_factory.mktemp("runs")
+    one = _start(*COMMON, "--workdir", str(base / "one"), devices=2)
+    two = _processes(2, *COMMON, "--workdir", str(base / "two"))
+    results = _finish([one, *two])
+    for status, out, err in results:
+        assert status == 0, out + err
+    return {"one": (base / "one", results[0]), "two": (base / "two", results[1:])}
+
+
+def _assert_same(got: list[dict], want: list[dict]) -> None:
+    assert [h["epoch"] for h in got] == [h["epoch"] for h in want] == [1, 2, 3]
+    for g, w in zip(got, want, strict=True):
+        assert g["train_loss"] == pytest.approx(w["train_loss"], rel=1e-5)
+        assert g["eval_loss"] == pytest.approx(w["eval_loss"], rel=1e-5)
+        assert g["eval_accuracy"] == w["eval_accuracy"]
+
+
+def test_two_processes_train_as_one_process_with_two_devices(runs):
+    one_dir, (_, one_out, _) = runs["one"]
+    two_dir, ((_, out0, err0), (_, out1, err1)) = runs["two"]
+    _assert_same(_history(two_dir), _history(one_dir))
+    # every example counted once: 96 test images, accuracy a multiple of 1/96
+    for h in _history(two_dir):
+        assert round(h["eval_accuracy"] * 96, 6).is_integer()
+    assert "fake: 96 train / 96 test images" in out0 and "2 device(s): cpu" in out0 and "epoch 3/3" in out0
+    assert "2 device(s)" in one_out
+    assert out1 == "" and err1 == ""  # only process 0 prints
+    assert "Traceback" not in err0
+    assert list(two_dir.glob("events.out.tfevents.*"))  # TensorBoard, written by process 0 alone
+    assert len(list(two_dir.glob("events.out.tfevents.*"))) == 1
+
+
+def test_killed_processes_resume_and_end_as_an_uninterrupted_run(runs, tmp_path):
+    wd = tmp_path / "run"
+    procs = _processes(2, *COMMON, "--workdir", str(wd))
+    try:
+        deadline = time.time() + TIMEOUT
+        while not (wd / "checkpoints" / "1").is_dir():
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            assert time.time() < deadline, f"no checkpoint after {TIMEOUT} s"
+            time.sleep(0.05)
+    finally:
+        _kill(procs)  # SIGKILL, both, mid-run: no chance to clean up
+    results = _finish(_processes(2, *COMMON, "--workdir", str(wd)))
+    (status0, out0, err0), (status1, out1, err1) = results
+    assert status0 == 0 and status1 == 0, err0 + err1
+    assert "resuming from epoch " in out0, out0
+    resumed = int(out0.split("resuming from epoch ", 1)[1].split()[0])
+    assert 1 <= resumed < 3
+    assert f"epoch {resumed}/3" not in out0 and "epoch 3/3: train loss" in out0
+    assert out1 == ""
+    _assert_same(_history(wd), _history(runs["two"][0]))
+
+
+def test_a_process_whose_peer_never_starts_stops_at_the_timeout(tmp_path):
+    start = time.time()
+    (proc,) = [
+        _start(
+            *COMMON,
+            "--coordinator-address",
+            f"127.0.0.1:{_free_port()}",
+            "--num-processes",
+            "2",
+            "--process-id",
+            "1",
+            "--init-timeout",
+            "2",
+        )
+    ]
+    ((status, out, err),) = _finish([proc])
+    elapsed = time.time() - start
+    assert status == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("error: not every process joined within --init-timeout 2 s; ")
+    assert "--coordinator-address" in lines[0] and "--num-processes" in lines[0]
+    assert out == ""
+    assert elapsed < 2 + 60  # the timeout, plus starting Python and JAX twice on a busy machine

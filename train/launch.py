@@ -1,0 +1,114 @@
+"""One process of several (``jax.distributed``), watched so that every failure is one line.
+
+When the JAX distributed runtime gives up (the others did not join within the init timeout, a
+peer died, the coordinator went away), it does not raise: its C++ client logs a fatal message,
+a stack trace, and aborts the process. :func:`run_watched` therefore runs the trainer in a child
+process and relays its output: stdout untouched, stderr line by line until the first error,
+after which the runtime's log lines are swallowed and one ``error:`` line says what happened
+(exit status 1). The child is killed with its parent (Linux), so a killed launcher leaves no
+orphan holding the devices.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["WORKER_VARIABLE", "run_watched", "runtime_message"]
+
+#: Set in the child's environment: the process that trains (not the watcher).
+WORKER_VARIABLE = "LOSSES_JAX_TRAIN_WORKER"
+
+_ROOT = Path(__file__).resolve().parent.parent  # holds our train/ and models/
+# absl/glog lines: severity, date, time, thread, file:line]
+_LOG_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^ \]]+\] ?(.*)$")
+
+
+def runtime_message(fatal: str, init_timeout: int) -> str:
+    """The one line for the runtime's fatal ``fatal`` message."""
+    if "RegisterTask" in fatal or "Wait_for_all_tasks_to_register" in fatal:
+        return (
+            f"error: not every process joined within --init-timeout {init_timeout} s; start all of them "
+            f"with the same --coordinator-address (reachable from every host) and --num-processes, each "
+            f"with its own --process-id"
+        )
+    status = next((line.strip() for line in fatal.splitlines() if "Status:" in line), "")
+    detail = status.split("Status:", 1)[1].strip() if status else fatal.splitlines()[0].strip()
+    return (
+        f"error: another process stopped, so this one stops too (JAX distributed runtime: {detail}); "
+        f"rerun every process to resume from the last checkpoint"
+    )
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_watched(argv: list[str], prog: str, init_timeout: int) -> int:
+    """Runs ``main(argv, prog)`` of :mod:`train.cli` in a child process and relays its output;
+    returns the exit status to end with (the child's, or 1 after a runtime failure)."""
+    env = dict(os.environ, **{WORKER_VARIABLE: "1"})
+    env["PYTHONPATH"] = str(_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    code = f"import sys; from train.cli import main; sys.exit(main(sys.argv[1:], prog={prog!r}))"
+    # -P: the working directory is not put on sys.path (a user's `models` package stays hidden).
+    child = subprocess.Popen(
+        [sys.executable, "-P", "-c", code, *argv],
+        env=env,
+        stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child too; it answers
+    signal.signal(signal.SIGTERM, lambda *_: child.kill())
+    fatal: list[bytes] = []
+    said_error = False
+    quiet = False  # after the first error: nothing more of the runtime's noise
+    out = sys.stderr.buffer
+    assert child.stderr is not None
+    pending = b""
+    try:
+        while chunk := os.read(child.stderr.fileno(), 1 << 16):
+            pending += chunk
+            cut = max(pending.rfind(b"\n"), pending.rfind(b"\r"))
+            if cut < 0:
+                continue
+            done, pending = pending[: cut + 1], pending[cut + 1 :]
+            for line in done.splitlines(keepends=True):
+                log = _LOG_LINE.match(line.rstrip(b"\r\n"))
+                if said_error:
+                    continue  # the child's own last line is out: nothing after it
+                if fatal:
+                    fatal.append(line)  # the fatal message's continuation lines and the stack trace
+                    continue
+                if line.startswith((b"error: ", b"interrupted")):
+                    said_error = True
+                elif log:
+                    if log[1] == b"F":
+                        fatal.append(log[2] + b"\n")
+                    quiet = quiet or log[1] == b"E"
+                    continue
+                elif quiet:
+                    continue
+                out.write(line)
+                out.flush()
+        status = child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+        signal.signal(signal.SIGINT, previous)
+    if fatal and not said_error:
+        text = b"".join(fatal).decode(errors="replace").split("*** Check failure stack trace", 1)[0]
+        print(runtime_message(text, init_timeout), file=sys.stderr, flush=True)
+        return 1
+    if status < 0 and not said_error:
+        print(f"error: the training process was killed ({signal.Signals(-status).name})", file=sys.stderr, flush=True)
+        return 1
+    return status
