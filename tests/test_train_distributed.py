@@ -159,3 +159,30 @@ def test_a_process_whose_peer_never_starts_stops_at_the_timeout(tmp_path):
     assert "--coordinator-address" in lines[0] and "--num-processes" in lines[0]
     assert out == ""
     assert elapsed < 2 + 60  # the timeout, plus starting Python and JAX twice on a busy machine
+
+
+@pytest.mark.parametrize(
+    ("args", "want"),
+    [
+        (("--coordinator-address", "10.0.0.1"), "error: argument --coordinator-address: must be HOST:PORT with a port"),
+        (("--coordinator-address", "h:0"), "error: argument --coordinator-address: must be HOST:PORT with a port"),
+        (("--num-processes", "0"), "error: argument --num-processes: must be an integer >= 1, got 0"),
+        (("--init-timeout", "0"), "error: argument --init-timeout: must be an integer >= 1, got 0"),
+        (("--num-processes", "2", "--process-id", "0"), "error: argument --coordinator-address: required with"),
+        (
+            ("--coordinator-address", "h:1", "--num-processes", "2", "--process-id", "2"),
+            "error: argument --process-id: must be from 0 to 1 (--num-processes 2), got 2",
+        ),
+    ],
+)
+def test_launch_flags_are_checked_in_one_line(args, want, capsys):
+    from train.cli import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(list(args))
+    assert exit_info.value.code == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(want) and line.endswith("(see --help)") and "\n" not in line, line
+    defaults = parse_args([])
+    assert (defaults.coordinator_address, defaults.num_processes, defaults.process_id) == (None, None, None)
+    assert defaults.init_timeout == 300
