@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO, cast
 
 __all__ = ["WORKER_VARIABLE", "run_watched", "runtime_message"]
 
@@ -72,10 +73,10 @@ def run_watched(argv: list[str], prog: str, init_timeout: int) -> int:
     said_error = False
     quiet = False  # after the first error: nothing more of the runtime's noise
     out = sys.stderr.buffer
-    assert child.stderr is not None
+    stderr_fd = cast(IO[bytes], child.stderr).fileno()  # stderr=PIPE: always a pipe
     pending = b""
     try:
-        while chunk := os.read(child.stderr.fileno(), 1 << 16):
+        while chunk := os.read(stderr_fd, 1 << 16):
             pending += chunk
             cut = max(pending.rfind(b"\n"), pending.rfind(b"\r"))
             if cut < 0:
