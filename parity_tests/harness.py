@@ -6,6 +6,8 @@ arguments to differentiate, and the dtype to run in. :func:`run_case` evaluates 
 errors. The pytest suites, the hypothesis suites and the ``python -m parity_tests`` report all
 use this one engine, so what the report shows is exactly what the tests assert.
 
+The engine underneath (input casting, both sides' VJPs, the tolerance table and the error
+measure) is the public API of ``parity_tests.api``, which users point at their own functions.
 Error measure: ``max |ours - torch| / max(|torch|, atol / rtol)`` over all elements, i.e. the
 relative error, counted as absolute below ``atol / rtol``. A case passes when it is at most
 ``rtol``. NaN must match NaN and infinities must match exactly (NaN where torch gives NaN is
@@ -14,40 +16,28 @@ parity).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import warnings
 from collections.abc import Callable
 
-import jax
-import jax.numpy as jnp
-import ml_dtypes
 import numpy as np
 import torch
 
 import losses_jax
 
-# (rtol for elementwise outputs, rtol for reductions over many terms, atol) per dtype: the
-# README's parity promise.
-TOLERANCES = {
-    "float64": (1e-7, 1e-7, 1e-12),
-    "float32": (1e-5, 2e-4, 1e-6),
-    "bfloat16": (1e-2, 1e-2, 1e-2),
-    "float16": (1e-2, 1e-2, 1e-3),
-}
-_TORCH_DTYPES = {
-    "float64": torch.float64,
-    "float32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-}
-_NP_DTYPES = {
-    "float64": np.float64,
-    "float32": np.float32,
-    "bfloat16": ml_dtypes.bfloat16,
-    "float16": np.float16,
-}
+from .api import (
+    TOLERANCES,
+    max_error,
+    random_cotangents,
+    run_jax_side,
+    run_torch_side,
+    to_jax_value,
+    to_torch_value,
+    tolerance,
+    x64,
+)
+
+__all__ = ["TOLERANCES", "Case", "Result", "assert_parity", "max_error", "run_case", "run_jax", "run_torch"]
 
 
 @dataclasses.dataclass
@@ -85,9 +75,7 @@ class Case:
         return f"{self.fn}[{self.dtype}]{'[' + self.label + ']' if self.label else ''}"
 
     def tolerance(self) -> tuple[float, float]:
-        elementwise, reduction, atol = TOLERANCES[self.dtype]
-        kind = self.kind or ("elementwise" if self.kwargs.get("reduction", "mean") == "none" else "reduction")
-        return (elementwise if kind == "elementwise" else reduction), (atol if self.atol is None else self.atol)
+        return tolerance(self.dtype, self.kind, reduction=self.kwargs.get("reduction", "mean"), atol=self.atol)
 
 
 @dataclasses.dataclass
@@ -103,35 +91,6 @@ def _seed(case: Case) -> int:
     return int.from_bytes(hashlib.sha256(repr((case.family, case.id)).encode()).digest()[:4], "little")
 
 
-def _is_float_array(v) -> bool:
-    return isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)
-
-
-def _to_torch(v, dtype: str, requires_grad: bool = False):
-    if isinstance(v, np.ndarray):
-        if np.issubdtype(v.dtype, np.floating):
-            t = torch.tensor(v.astype(np.float64), dtype=_TORCH_DTYPES[dtype])
-            return t.requires_grad_(requires_grad)
-        if v.dtype == np.bool_:
-            return torch.from_numpy(v.copy())
-        return torch.from_numpy(v.astype(np.int64))
-    if isinstance(v, dict):
-        return {k: _to_torch(x, dtype) for k, x in v.items()}
-    return v
-
-
-def _to_jax(v, dtype: str, int64: bool):
-    if isinstance(v, np.ndarray):
-        if np.issubdtype(v.dtype, np.floating):
-            return jnp.asarray(v.astype(_NP_DTYPES[dtype]))
-        if v.dtype == np.bool_:
-            return jnp.asarray(v)
-        return jnp.asarray(v.astype(np.int64 if int64 else np.int32))
-    if isinstance(v, dict):
-        return {k: _to_jax(x, dtype, int64) for k, x in v.items()}
-    return v
-
-
 def _call(lib, case: Case, args, kwargs, module_kwargs):
     if module_kwargs is not None:
         cls = getattr(torch.nn if lib is torch else losses_jax, case.fn)
@@ -143,35 +102,27 @@ def _call(lib, case: Case, args, kwargs, module_kwargs):
     return fn(*args, **kwargs)
 
 
-def _cotangent(case: Case, shape) -> np.ndarray:
-    rng = np.random.default_rng(_seed(case))
-    return rng.uniform(0.5, 1.5, size=shape)
+def _cotangents(case: Case):
+    return lambda shapes: random_cotangents(_seed(case), shapes)
 
 
-def run_torch(case: Case):
-    args = [_to_torch(a, case.dtype, i in case.grad) for i, a in enumerate(case.args)]
-    kwargs = {k: _to_torch(v, case.dtype) for k, v in case.kwargs.items()}
-    mk = None if case.module_kwargs is None else _to_torch(case.module_kwargs, case.dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = _call(torch, case, args, kwargs, mk)
-    ct = _cotangent(case, tuple(out.shape))
-    grads = []
-    if out.requires_grad:
-        out.backward(torch.tensor(ct, dtype=out.dtype))
-    for i in case.grad:
-        g = args[i].grad
-        grads.append(np.zeros(args[i].shape) if g is None else g.detach().double().numpy())
-    return out.detach().double().numpy(), grads
+def run_torch(case: Case) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The torch side of ``case``: (value, gradients of ``case.grad``), float64."""
+    args = [to_torch_value(a, case.dtype, i in case.grad) for i, a in enumerate(case.args)]
+    kwargs = {k: to_torch_value(v, case.dtype) for k, v in case.kwargs.items()}
+    mk = None if case.module_kwargs is None else to_torch_value(case.module_kwargs, case.dtype)
+    fn = lambda *a, **k: _call(torch, case, a, k, mk)
+    _, (out,), grads = run_torch_side(fn, args, kwargs, [args[i] for i in case.grad], _cotangents(case))
+    return out, grads
 
 
-def run_jax(case: Case, *, jit: bool = True):
-    ctx = jax.enable_x64(True) if case.dtype == "float64" else contextlib.nullcontext()
-    with ctx:
+def run_jax(case: Case, *, jit: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The losses_jax side of ``case`` (under ``jit`` unless ``jit=False``): (value, gradients), float64."""
+    with x64(case.dtype):
         int64 = case.int64_in_jax and case.dtype == "float64"
-        args = [_to_jax(a, case.dtype, int64) for a in case.args]
-        kwargs = {k: _to_jax(v, case.dtype, int64) for k, v in case.kwargs.items()}
-        mk = None if case.module_kwargs is None else _to_jax(case.module_kwargs, case.dtype, int64)
+        args = [to_jax_value(a, case.dtype, int64) for a in case.args]
+        kwargs = {k: to_jax_value(v, case.dtype, int64) for k, v in case.kwargs.items()}
+        mk = None if case.module_kwargs is None else to_jax_value(case.module_kwargs, case.dtype, int64)
 
         def f(*diff):
             full = list(args)
@@ -179,33 +130,8 @@ def run_jax(case: Case, *, jit: bool = True):
                 full[i] = d
             return _call(losses_jax, case, full, kwargs, mk)
 
-        if jit:
-            f = jax.jit(f)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out, vjp = jax.vjp(f, *[args[i] for i in case.grad])
-        ct = _cotangent(case, tuple(out.shape)).astype(out.dtype)
-        grads = vjp(jnp.asarray(ct)) if case.grad else ()
-        to64 = lambda a: np.asarray(a.astype(jnp.float32) if a.dtype == jnp.bfloat16 else a, np.float64)
-        return to64(out), [to64(g) for g in grads]
-
-
-def max_error(ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> float:
-    """Largest relative error (absolute below atol/rtol); inf on a shape, NaN or inf mismatch."""
-    ours = np.asarray(ours, np.float64)
-    ref = np.asarray(ref, np.float64)
-    if ours.shape != ref.shape:
-        return float("inf")
-    if np.any(np.isnan(ours) != np.isnan(ref)):
-        return float("inf")
-    inf = np.isinf(ref) | np.isinf(ours)
-    if np.any(ours[inf] != ref[inf]):
-        return float("inf")
-    fin = ~(np.isnan(ref) | inf)
-    if not fin.any():
-        return 0.0
-    scale = np.maximum(np.abs(ref[fin]), atol / rtol)
-    return float(np.max(np.abs(ours[fin] - ref[fin]) / scale))
+        _, (out,), grads = run_jax_side(f, [args[i] for i in case.grad], _cotangents(case), jit=jit)
+        return out, list(grads)
 
 
 def run_case(case: Case, *, jit: bool = True) -> Result:
@@ -228,6 +154,8 @@ def run_case(case: Case, *, jit: bool = True) -> Result:
 
 
 def assert_parity(case: Case, *, jit: bool = True) -> Result:
+    """:func:`run_case`, asserting that the case passes (the suites' form; users' functions go
+    through ``parity_tests.assert_parity``)."""
     result = run_case(case, jit=jit)
     assert result.passed, result.detail
     return result
