@@ -150,7 +150,12 @@ def _measure(ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> _Me
         return at(nan_ours != nan_ref, reason)
     inf = np.isinf(ref) | np.isinf(ours)
     if np.any(ours[inf] != ref[inf]):
-        return at(inf & (ours != ref), "infinities differ")
+        first = tuple(np.argwhere(inf & (ours != ref))[0])
+        if np.isinf(ref[first]) and np.isinf(ours[first]):
+            reason = "infinities differ"
+        else:
+            reason = "inf where torch has a number" if np.isinf(ours[first]) else "a number where torch has inf"
+        return at(inf & (ours != ref), reason)
     fin = ~(nan_ref | inf)
     if not fin.any():
         return _Measure(0.0, 0.0, None, None, None)

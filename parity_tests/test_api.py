@@ -76,6 +76,8 @@ def test_catches_a_nan_where_torch_has_a_number():
     assert not out.ok and out.index == first and math.isnan(out.jax_value or 0.0)
     assert out.torch_value == pytest.approx(X[first]) and out.reason == "NaN where torch has a number"
     assert "NaN where torch has a number" in str(report)
+    inf = compare(lambda x: x * 1.0, lambda x: jnp.where(x > 1.0, jnp.inf, x), X).outputs[0]
+    assert inf.index == first and inf.reason == "inf where torch has a number"
     # NaN where torch has NaN, and equal infinities, are parity.
     both = lambda x: x.log() if isinstance(x, torch.Tensor) else jnp.log(x)
     assert compare(both, both, np.array([-1.0, 0.0, 1.0, 2.0]), grad=0).ok
