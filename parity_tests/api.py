@@ -383,6 +383,32 @@ def _title(torch_fn: object, jax_fn: object) -> str:
     return f"{name(torch_fn)} (torch) vs {name(jax_fn)} (jax)"
 
 
+def _user_cotangents(seed: int) -> Callable[[Sequence[tuple[int, ...]]], list[np.ndarray]]:
+    """Random cotangents from ``seed``; 1 for a lone scalar output (torch's ``.backward()``)."""
+
+    def cotangents(shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+        if len(shapes) == 1 and shapes[0] == ():
+            return [np.ones(())]
+        return random_cotangents(seed, shapes)
+
+    return cotangents
+
+
+def _tolerance(fn: str, dtype: str, kind, reduction: str, rtol, atol) -> tuple[float, float]:
+    try:
+        return tolerance(dtype, kind, reduction=reduction, rtol=rtol, atol=atol)
+    except ValueError as e:
+        raise ValueError(f"{fn}: {str(e).removeprefix('tolerance: ')}") from None
+
+
+def _output_checks(
+    fn: str, t_names: list[str], t_outs: list, j_names: list[str], j_outs: list, rtol: float, atol: float
+) -> tuple[Check, ...]:
+    """One check per output, after the structures and shapes are checked equal."""
+    _check_outputs(fn, t_names, t_outs, j_names, j_outs)
+    return tuple(_check(f"output{name}", j, t, rtol, atol) for name, j, t in zip(t_names, j_outs, t_outs, strict=True))
+
+
 def _check_outputs(fn: str, t_names: list[str], t_outs: list, j_names: list[str], j_outs: list) -> None:
     if t_names != j_names:
         show = lambda names: [n or "<the output>" for n in names]
@@ -463,17 +489,9 @@ def _compare(fn: str, torch_fn, jax_fn, args, kwargs, grad, dtype, rtol, atol, s
         if not callable(f):
             raise TypeError(f"{fn}: {name!r} must be callable, got {type(f).__name__}")
     _check_dtype(dtype, fn)
-    try:
-        rtol, atol = tolerance(dtype, kind, reduction=kwargs.get("reduction", "mean"), rtol=rtol, atol=atol)
-    except ValueError as e:
-        raise ValueError(f"{fn}: {str(e).removeprefix('tolerance: ')}") from None
+    rtol, atol = _tolerance(fn, dtype, kind, kwargs.get("reduction", "mean"), rtol, atol)
     positions = _check_grad(fn, grad, args)
-
-    def cotangents(shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
-        if len(shapes) == 1 and shapes[0] == ():
-            return [np.ones(())]
-        return random_cotangents(seed, shapes)
-
+    cotangents = _user_cotangents(seed)
     t_args = [to_torch_value(a, dtype, i in positions) for i, a in enumerate(args)]
     t_kwargs = {k: to_torch_value(v, dtype) for k, v in kwargs.items()}
     t_names, t_outs, t_grads = run_torch_side(torch_fn, t_args, t_kwargs, [t_args[i] for i in positions], cotangents)
@@ -488,10 +506,7 @@ def _compare(fn: str, torch_fn, jax_fn, args, kwargs, grad, dtype, rtol, atol, s
             return jax_fn(*full, **j_kwargs)
 
         j_names, j_outs, j_grads = run_jax_side(f, [j_args[i] for i in positions], cotangents, jit=jit)
-    _check_outputs(fn, t_names, t_outs, j_names, j_outs)
-    outputs = tuple(
-        _check(f"output{name}", j, t, rtol, atol) for name, j, t in zip(t_names, j_outs, t_outs, strict=True)
-    )
+    outputs = _output_checks(fn, t_names, t_outs, j_names, j_outs, rtol, atol)
     grads = tuple(
         _check(f"grad of arg {i}", j, t, rtol, atol) for i, j, t in zip(positions, j_grads, t_grads, strict=True)
     )
@@ -607,16 +622,10 @@ def compare_modules(
     _check_dtype(dtype, fn)
     if layout not in (None, "nhwc"):
         raise ValueError(f"{fn}: 'layout' must be None or 'nhwc', got {layout!r}")
-    try:
-        rtol, atol = tolerance(dtype, kind, rtol=rtol, atol=atol)
-    except ValueError as e:
-        raise ValueError(f"{fn}: {str(e).removeprefix('tolerance: ')}") from None
+    rtol, atol = _tolerance(fn, dtype, kind, "mean", rtol, atol)
     inputs = tuple(inputs) if isinstance(inputs, tuple | list) else (inputs,)
 
-    def cotangents(shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
-        if len(shapes) == 1 and shapes[0] == ():
-            return [np.ones(())]
-        return random_cotangents(seed, shapes)
+    cotangents = _user_cotangents(seed)
 
     # torch: a copy in dtype, its parameters' gradients in named_parameters order.
     net = copy.deepcopy(torch_module).to(_TORCH_DTYPES[dtype])
@@ -709,10 +718,7 @@ def compare_modules(
 
             j_names, j_outs, (g,) = run_jax_side(run_torch_named, [torch_params], cotangents, jit=jit)
             j_grads = [g[n] for n in names]
-    _check_outputs(fn, t_names, t_outs, j_names, j_outs)
-    outputs = tuple(
-        _check(f"output{name}", j, t, rtol, atol) for name, j, t in zip(t_names, j_outs, t_outs, strict=True)
-    )
+    outputs = _output_checks(fn, t_names, t_outs, j_names, j_outs, rtol, atol)
     grads = []
     for n, j, t in zip(names, j_grads, t_grads, strict=True):
         if j.shape != t.shape:
