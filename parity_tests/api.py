@@ -30,6 +30,7 @@ import contextlib
 import copy
 import dataclasses
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -113,7 +114,7 @@ def tolerance(
         raise ValueError(f"tolerance: 'kind' must be 'elementwise', 'reduction' or None, got {kind!r}")
     elementwise, reduced, default_atol = TOLERANCES[dtype]
     for name, value in (("rtol", rtol), ("atol", atol)):
-        if value is not None and (not isinstance(value, int | float) or not value >= 0):
+        if value is not None and (not isinstance(value, numbers.Real) or not value >= 0):
             raise ValueError(f"tolerance: {name!r} must be a number >= 0, got {value!r}")
     rtol = (elementwise if kind == "elementwise" else reduced) if rtol is None else float(rtol)
     if rtol <= 0:
