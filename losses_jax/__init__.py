@@ -14,6 +14,7 @@ Every function is pure and works under ``jax.jit``, ``jax.grad`` and ``jax.vmap`
 torch is certified against torch ``2.13.0`` (see ``TORCH_VERSION`` and ``python -m parity_tests``).
 """
 
+from ._adaptive import AdaptiveLogSoftmaxWithLoss
 from ._classification import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
 from ._ctc import CTCLoss, ctc_loss
 from ._distance import CosineSimilarity, PairwiseDistance, cosine_similarity, pairwise_distance
@@ -85,6 +86,7 @@ __all__ = [
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     # torch.nn names
+    "AdaptiveLogSoftmaxWithLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
     "CTCLoss",

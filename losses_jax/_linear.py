@@ -45,6 +45,7 @@ from ._torch_semantics import (
     class_axis,
     class_index_weights,
     compute_dtype,
+    linear,
 )
 
 _FN = "linear_cross_entropy"
@@ -290,15 +291,8 @@ def linear_cross_entropy(
 
 def _reference(input, linear_weight, target, linear_bias, weight, reduction, ignore, ls, logits_shape):
     """torch's reference path: ``cross_entropy(linear(input, W, b).reshape(logits), ...)``."""
-    in_features = input.shape[-1]
-    w2 = linear_weight.reshape(-1, in_features)
-    # torch's CPU/GPU matmuls accumulate half-precision products in float32 and round once
-    work, _ = compute_dtype(input.dtype)
-    logits = jnp.matmul(input, w2.T, preferred_element_type=work)
-    if linear_bias is not None:
-        logits = logits + linear_bias.reshape(-1).astype(work)
-    logits = logits.astype(input.dtype)
-    logits = logits.reshape(logits_shape)
+    w2 = linear_weight.reshape(-1, input.shape[-1])
+    logits = linear(input, w2, None if linear_bias is None else linear_bias.reshape(-1)).reshape(logits_shape)
     return cross_entropy(logits, target, weight=weight, ignore_index=ignore, reduction=reduction, label_smoothing=ls)
 
 

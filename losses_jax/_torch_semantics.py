@@ -96,6 +96,16 @@ def broadcast_arrays(fn: str, /, **arrays) -> list:
     return [jnp.broadcast_to(a, shape) for a in arrays.values()]
 
 
+def linear(x, weight, bias=None):
+    """torch's ``F.linear``, ``x @ weight.T + bias``: half-precision products are accumulated in
+    float32 and rounded once to ``x``'s dtype, as torch's CPU/GPU matmuls do."""
+    work, _ = compute_dtype(x.dtype)
+    y = jnp.matmul(x, weight.T, preferred_element_type=work)
+    if bias is not None:
+        y = y + bias.astype(work)
+    return y.astype(x.dtype)
+
+
 def broadcast_pair(input, target, fn: str):
     """``torch.broadcast_tensors(input, target)`` with torch's size-mismatch warning."""
     if input.shape != target.shape:

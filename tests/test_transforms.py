@@ -94,6 +94,7 @@ _FULL = (
     "PairwiseDistance",
     "cosine_similarity",
     "CosineSimilarity",
+    "AdaptiveLogSoftmaxWithLoss",
 )
 SUPPORT: dict[str, frozenset[str]] = {
     **{name: ALL for name in _FULL},
@@ -188,6 +189,22 @@ def _linear_class(options):
             key=jax.random.key(int(rng.integers(1 << 30))),
         )
         return (_normal(rng, N, D), crit), lambda p: p[1](p[0], t)
+
+    return build
+
+
+def _adaptive(what):
+    """AdaptiveLogSoftmaxWithLoss's ``output``, ``loss`` or ``log_prob``, of the input and every
+    parameter (the module is a pytree); targets in the shortlist and in both tail clusters."""
+
+    def build(rng):
+        t = np.array([1, 3, 7])
+        asm = L.AdaptiveLogSoftmaxWithLoss(
+            D, 8, [2, 5], div_value=2.0, head_bias=True, dtype=jnp.float64, key=jax.random.key(int(rng.integers(99)))
+        )
+        if what == "log_prob":
+            return (_normal(rng, N, D), asm), lambda p: p[1].log_prob(p[0])
+        return (_normal(rng, N, D), asm), lambda p: getattr(p[1](p[0], t), what)
 
     return build
 
@@ -437,6 +454,9 @@ def _cases() -> list[Case]:
         Case("PairwiseDistance", "PairwiseDistance", _distance(L.PairwiseDistance(p=3.0))),
         Case("cosine_similarity", "cosine_similarity", _distance(L.cosine_similarity)),
         Case("CosineSimilarity", "CosineSimilarity", _distance(L.CosineSimilarity(dim=0))),
+        Case("AdaptiveLogSoftmaxWithLoss[output]", "AdaptiveLogSoftmaxWithLoss", _adaptive("output")),
+        Case("AdaptiveLogSoftmaxWithLoss[loss]", "AdaptiveLogSoftmaxWithLoss", _adaptive("loss")),
+        Case("AdaptiveLogSoftmaxWithLoss[log_prob]", "AdaptiveLogSoftmaxWithLoss", _adaptive("log_prob")),
     ]
     return cases
 
