@@ -58,6 +58,12 @@ def write_results(path: pathlib.Path, results: str) -> None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--device" in argv:  # one command that checks an accelerator: benchmarks/device.py
+        from . import device
+
+        args = device.parse(argv)
+        return device.main(args.fixtures, args.tiny, args.out)
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
     parser.add_argument("--only", action="append", choices=sorted(SUITES), help="run only this suite (repeatable)")
     parser.add_argument(

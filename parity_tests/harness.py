@@ -37,7 +37,17 @@ from .api import (
     x64,
 )
 
-__all__ = ["TOLERANCES", "Case", "Result", "assert_parity", "max_error", "run_case", "run_jax", "run_torch"]
+__all__ = [
+    "TOLERANCES",
+    "Case",
+    "Result",
+    "assert_parity",
+    "compare_case",
+    "max_error",
+    "run_case",
+    "run_jax",
+    "run_torch",
+]
 
 
 @dataclasses.dataclass
@@ -134,11 +144,16 @@ def run_jax(case: Case, *, jit: bool = True) -> tuple[np.ndarray, list[np.ndarra
         return out, list(grads)
 
 
-def run_case(case: Case, *, jit: bool = True) -> Result:
+def compare_case(
+    case: Case, jax_side: tuple[np.ndarray, list[np.ndarray]], torch_side: tuple[np.ndarray, list[np.ndarray]]
+) -> Result:
+    """The one comparison of a JAX result with a torch reference, whether the reference was just
+    computed by :func:`run_torch` or read from a fixture file (``parity_tests.fixtures``)."""
     rtol, atol = case.tolerance()
-    t_val, t_grads = run_torch(case)
-    j_val, j_grads = run_jax(case, jit=jit)
+    (j_val, j_grads), (t_val, t_grads) = jax_side, torch_side
     verr = max_error(j_val, t_val, rtol, atol)
+    if len(j_grads) != len(t_grads):
+        return Result(case, verr, float("inf"), False, f"{case.family} / {case.id}: gradient count differs")
     gerr = max((max_error(j, t, rtol, atol) for j, t in zip(j_grads, t_grads, strict=True)), default=0.0)
     passed = verr <= rtol and gerr <= rtol
     detail = ""
@@ -151,6 +166,11 @@ def run_case(case: Case, *, jit: bool = True) -> Result:
             if max_error(j, t, rtol, atol) > rtol:
                 detail += f"\n  grad of arg {case.grad[i]}:\n  torch {t!r}\n  jax   {j!r}"
     return Result(case, verr, gerr, passed, detail)
+
+
+def run_case(case: Case, *, jit: bool = True) -> Result:
+    """Run ``case`` through torch and losses_jax and compare them (:func:`compare_case`)."""
+    return compare_case(case, run_jax(case, jit=jit), run_torch(case))
 
 
 def assert_parity(case: Case, *, jit: bool = True) -> Result:
