@@ -6,6 +6,9 @@ from __future__ import annotations
 import ast
 import io
 import math
+import os
+import signal
+import time
 from pathlib import Path
 
 import jax
@@ -123,6 +126,34 @@ def test_checkpoints_save_and_resume_on_their_own(tmp_path):
     np.testing.assert_array_equal(state["w"], np.arange(6.0).reshape(2, 3) + 1)
     with pytest.raises(train.CheckpointError, match="delete the whole directory"):
         train.Checkpoints(tmp_path).resume({"w": like["w"][:1], "step": like["step"]})
+
+
+def test_ctrl_c_during_a_checkpoint_lands_after_it(tmp_path):
+    """A SIGINT that arrives while a checkpoint is being written (or finished, in ``close``) is
+    raised once the save is done: the checkpoint is whole, and a rerun resumes from it."""
+    like = {"w": jax.numpy.arange(6.0), "step": jax.numpy.zeros((), jax.numpy.int32)}
+    ckpt = train.Checkpoints(tmp_path)
+    real_save, real_wait = ckpt.manager.save, ckpt.manager.wait_until_finished
+    reached = []
+
+    def interrupted(real, name):
+        def call(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # without the deferral the KeyboardInterrupt is raised here
+            reached.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
+    ckpt.manager.save = interrupted(real_save, "save")
+    ckpt.manager.wait_until_finished = interrupted(real_wait, "wait")
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.on_epoch_end(0, {"epoch": 1}, {"w": like["w"] + 1, "step": like["step"] + 3}, [])
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.close()
+    assert reached[0] == "save" and "wait" in reached  # orbax also waits inside save and close
+    state, _, done = train.Checkpoints(tmp_path).resume(like)
+    assert done == 1 and int(state["step"]) == 3
 
 
 def test_progress_leaves_a_line_break_in_a_log_file(capsys):

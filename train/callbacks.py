@@ -21,6 +21,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from ._interrupts import deferred_interrupt
+
 __all__ = [
     "KEEP_CHECKPOINTS",
     "Callback",
@@ -268,11 +270,13 @@ class Checkpoints(Callback):
     def on_epoch_end(self, epoch, record, state, history):
         ocp = self.ocp
         meta = {"epoch": epoch + 1, "history": history, **self.run}
-        self.manager.save(
-            epoch + 1,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-        )
+        with deferred_interrupt():  # a Ctrl-C lands after the save has started cleanly
+            self.manager.save(
+                epoch + 1,
+                args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            )
 
     def close(self):
-        self.manager.wait_until_finished()
-        self.manager.close()
+        with deferred_interrupt():  # a pending save is finished, not torn
+            self.manager.wait_until_finished()
+            self.manager.close()

@@ -24,12 +24,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
+from ._interrupts import CtrlC
 from ._origin import CONSOLE_SCRIPT
 from .launch import WORKER_VARIABLE, run_watched
 
@@ -298,41 +298,6 @@ def _interrupted_message(workdir: str | None) -> str:
     return f"interrupted; rerun the same command to resume from epoch {latest}"
 
 
-class _CtrlC:
-    """Ctrl-C that always stops training. Python's default handler is replaced because an
-    ``asyncio`` runner (as used by checkpointing and data libraries) swaps it for one that only
-    cancels its own task, and a library may swallow that cancellation or a KeyboardInterrupt: a
-    Ctrl-C during a checkpoint was then lost and training ran on (seen in a test). This handler
-    raises ``KeyboardInterrupt`` and, until :meth:`handled` is called, delivers SIGINT again after
-    a few seconds, so one that was swallowed is raised again."""
-
-    RETRY_S = 5.0
-
-    def __init__(self):
-        self._handled = threading.Event()
-        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
-
-    def _on_sigint(self, signum, frame):
-        if not self._handled.is_set():
-            retry = threading.Timer(self.RETRY_S, self._again)
-            retry.daemon = True
-            retry.start()
-        raise KeyboardInterrupt
-
-    def _again(self):
-        if not self._handled.is_set():
-            os.kill(os.getpid(), signal.SIGINT)
-
-    def handled(self):
-        """The interruption reached the CLI: further Ctrl-C are ignored while it says so and exits."""
-        self._handled.set()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def restore(self):
-        self._handled.set()
-        signal.signal(signal.SIGINT, self._previous)
-
-
 def main(argv=None, prog: str = "python -m train") -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv, prog)
@@ -346,7 +311,7 @@ def main(argv=None, prog: str = "python -m train") -> int:
     several = args.coordinator_address is not None or _cluster_environment()
     if several and WORKER_VARIABLE not in os.environ:
         return run_watched(argv, prog, args.init_timeout)
-    ctrl_c = _CtrlC() if threading.current_thread() is threading.main_thread() else None
+    ctrl_c = CtrlC() if threading.current_thread() is threading.main_thread() else None
     try:
         status = _run(args)
     except KeyboardInterrupt:

@@ -248,6 +248,19 @@ def _check_args(epochs, batch_size, learning_rate, steps_per_call) -> None:
         )
 
 
+def _close_all(callbacks: list[Callback]) -> None:
+    """Close every callback, also when one of them fails (a second Ctrl-C, a full disk); the
+    first failure is raised once all are closed."""
+    failure: BaseException | None = None
+    for cb in callbacks:
+        try:
+            cb.close()
+        except BaseException as err:  # noqa: BLE001 - re-raised below
+            failure = failure or err
+    if failure is not None:
+        raise failure
+
+
 def fit(
     model: nnx.Module,
     train_data,
@@ -376,8 +389,7 @@ def fit(
             for cb in callbacks:
                 cb.on_epoch_end(epoch, record, state, history)
     finally:
-        for cb in callbacks:
-            cb.close()
+        _close_all(callbacks)
     # Only now: on an error the model keeps the values it came with (the state was a copy).
     nnx.update(model, state["params"], state["rest"])
     for cb in callbacks:
