@@ -19,6 +19,7 @@ half-precision numbers.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -33,7 +34,6 @@ from ._torch_semantics import (
     as_array,
     broadcast_shape,
     check_floating,
-    clamp_min_no_grad,
     compute_dtype,
     concrete_numpy,
     is_concrete,
@@ -41,6 +41,7 @@ from ._torch_semantics import (
     tangent,
     user_stacklevel,
 )
+from ._xla_cpu import unshared
 
 
 def _check_same_shape(input, target, fn: str) -> None:
@@ -408,6 +409,34 @@ def poisson_nll_loss(
 # -- gaussian_nll_loss -------------------------------------------------------------------------
 
 
+def _clamped_var(v, eps):
+    # torch clamps var in place under no_grad: the value is max(var, eps) (NaN stays NaN). A
+    # negative var (only reachable under tracing; torch raises) becomes NaN.
+    return jnp.where(v < 0, jnp.nan, jnp.maximum(v, jnp.asarray(eps, v.dtype)))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _gaussian_nll(x, t, v, eps):
+    """``0.5 (log(vc) + (x - t)^2 / vc)`` with ``vc`` the clamped variance. The clamp is invisible
+    to gradients, as torch's in-place clamp under ``no_grad``: the derivative is taken at ``vc``
+    and passed to ``var`` even where ``var < eps``."""
+    vc = _clamped_var(v, eps)
+    return 0.5 * (jnp.log(vc) + (x - t) ** 2 / vc)
+
+
+def _gaussian_nll_jvp(eps, primals, tangents):
+    x, t, v = primals
+    dx, dt, dv = tangents
+    xb, tb, vb = unshared(x, t, v)  # see _xla_cpu
+    vc = _clamped_var(vb, eps)
+    z = (xb - tb) / vc
+    gv = 0.5 * (1 / vc - z * z)
+    return _gaussian_nll(x, t, v, eps), sum_tangents(x, tangent(z, dx), tangent(-z, dt), tangent(gv, dv))
+
+
+_gaussian_nll.defjvp(_gaussian_nll_jvp, symbolic_zeros=True)
+
+
 def _gaussian_var_shape(var, input, fn: str):
     """torch 2.13's accepted var shapes; returns var shaped to broadcast against input."""
     if var.shape == input.shape:
@@ -478,12 +507,8 @@ def gaussian_nll_loss(
         v = v.astype(work)
     reduction = resolve_reduction(reduction)
     broadcast_shape(fn, input=input, target=target, var=v)
-    x, t = input.astype(work), target.astype(work)
-    # torch clamps var in place under no_grad: the value is max(var, eps) (NaN stays NaN) but the
-    # gradient flows to var as if unclamped. A negative var (only reachable under tracing; torch
-    # raises) becomes NaN, in value and gradient.
-    vc = clamp_min_no_grad(v + jnp.where(v < 0, jnp.nan, 0), jnp.asarray(eps, work))
-    loss = 0.5 * (jnp.log(vc) + (x - t) ** 2 / vc)
+    x, t, v = jnp.broadcast_arrays(input.astype(work), target.astype(work), v)
+    loss = _gaussian_nll(x, t, v, eps)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
     return apply_reduction(loss, reduction)

@@ -20,6 +20,7 @@ W = RNG.uniform(0.5, 2.0, size=5)
 LOSSES = {
     "huber_loss": lambda x, y: F.huber_loss(x, y, delta=0.7),
     "smooth_l1_loss": lambda x, y: F.smooth_l1_loss(x, y, beta=0.7),
+    "gaussian_nll_loss": lambda x, y: F.gaussian_nll_loss(x, jnp.sin(y), jnp.exp(y)),
     "multilabel_soft_margin_loss": lambda x, y: F.multilabel_soft_margin_loss(x, jax.nn.sigmoid(y)),
     "cross_entropy smoothing": lambda x, y: F.cross_entropy(x, jnp.argmax(y, -1), label_smoothing=0.2),
     "cross_entropy smoothing weight": lambda x, y: F.cross_entropy(
