@@ -3,7 +3,8 @@
 Suites (``--only NAME`` to run some): losses (every loss fwd+bwd vs torch), cross_entropy
 (4096 x 32000 vs torch and the memory floor), linear_cross_entropy (time and peak memory vs
 torch's chunked and plain paths, each in a fresh process), train (Tudui training throughput vs
-torch eager and torch.compile). ``--no-write`` prints without touching BENCHMARKS.md.
+torch eager and torch.compile), floor (each convolution pass of a Tudui step, XLA against
+torch channels_last and against a matmul of the same size). ``--no-write`` prints without touching BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ SUITES = {
     "cross_entropy": ("cross_entropy at 4096 x 32000 against torch and the memory floor", "benchmarks.cross_entropy"),
     "linear_cross_entropy": ("linear_cross_entropy: time and peak memory", None),
     "train": ("Tudui training throughput", "benchmarks.train_throughput"),
+    "floor": ("Tudui's convolutions against torch's and the matmul floor", "benchmarks.floor"),
 }
 
 
@@ -35,11 +37,16 @@ def _linear_cross_entropy(rounds: int) -> str:
     return block + "\n\nFloor, expectation and analysis: `benchmarks/results/linear_cross_entropy.md`."
 
 
-def run_suite(name: str, rounds: int) -> str:
+#: Suites that take ``--baseline`` (another checkout's losses_jax timed in the same rounds).
+BASELINE_SUITES = ("losses", "cross_entropy")
+
+
+def run_suite(name: str, rounds: int, baseline=None) -> str:
     module = SUITES[name][1]
     if module is None:
         return _linear_cross_entropy(rounds)
-    header, rows, *notes = importlib.import_module(module).run(rounds=rounds)
+    extra = {"baseline": baseline} if baseline is not None and name in BASELINE_SUITES else {}
+    header, rows, *notes = importlib.import_module(module).run(rounds=rounds, **extra)
     return table(header, rows) + ("\n\n" + notes[0] if notes else "")
 
 
@@ -69,12 +76,24 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=7, help="interleaved rounds per measurement (at least 5 are used)"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="another checkout (its root or its losses_jax directory) whose losses are timed in the same "
+        f"rounds as ours, for a before/after comparison ({', '.join(BASELINE_SUITES)})",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md")
     parser.add_argument("--output", default="BENCHMARKS.md", help="where to write the results")
     args = parser.parse_args(argv)
 
     names = args.only or list(SUITES)
     command = "python -m benchmarks" + "".join(f" --only {n}" for n in args.only or [])
+    baseline = None
+    if args.baseline is not None:
+        from .common import load_baseline
+
+        baseline = load_baseline(args.baseline)
+        command += f" --baseline {args.baseline}"
     sections = [
         "# Benchmarks",
         "",
@@ -92,7 +111,7 @@ def main(argv=None) -> int:
         title = SUITES[name][0]
         print(f"== {title}", flush=True)
         start = time.perf_counter()
-        text = run_suite(name, args.rounds)
+        text = run_suite(name, args.rounds, baseline)
         print(text, flush=True)
         sections += ["", f"## {title}", "", text]
         sections.append(f"\n_{name}: {time.perf_counter() - start:.0f} s_")

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import importlib.util
 import os
+import pathlib
 import platform
 import statistics
+import sys
 import time
+import types
 from collections.abc import Callable
 
 
@@ -45,6 +49,25 @@ def versions() -> str:
     import losses_jax
 
     return f"losses_jax {losses_jax.__version__}, jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__}"
+
+
+def load_baseline(path: str | os.PathLike) -> types.ModuleType:
+    """The ``losses_jax`` package of another checkout (``path`` is its repository root or the
+    package directory), imported as ``losses_jax_baseline`` beside ours, so that a change is
+    measured before and after in the same process and the same rounds."""
+    root = pathlib.Path(path)
+    package = root if (root / "__init__.py").is_file() else root / "losses_jax"
+    if not (package / "__init__.py").is_file():
+        raise SystemExit(f"error: argument --baseline: no losses_jax package at {path}")
+    name = "losses_jax_baseline"
+    spec = importlib.util.spec_from_file_location(
+        name, package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its relative imports resolve under this name
+    spec.loader.exec_module(module)
+    return module
 
 
 def now() -> str:

@@ -17,7 +17,8 @@ from .common import fmt_time, interleaved
 N, V = 4096, 32000
 
 
-def run(rounds: int = 7) -> tuple[list[str], list[list[str]], str]:
+def run(rounds: int = 7, baseline=None) -> tuple[list[str], list[list[str]], str]:
+    """The table; ``baseline``: another ``losses_jax`` module timed in the same rounds."""
     import jax
     import jax.numpy as jnp
     import torch
@@ -44,9 +45,14 @@ def run(rounds: int = 7) -> tuple[list[str], list[list[str]], str]:
         xt.grad = None
         torch.nn.functional.cross_entropy(xt, tt).backward()
 
+    before = {}
+    if baseline is not None:
+        theirs = jax.jit(jax.value_and_grad(baseline.cross_entropy))
+        before["baseline cross_entropy (jit)"] = lambda: jax.block_until_ready(theirs(xj, tj))
     times = interleaved(
         {
             "losses_jax.cross_entropy (jit)": lambda: jax.block_until_ready(ours(xj, tj)),
+            **before,
             "plain jitted log_softmax + gather": lambda: jax.block_until_ready(plain(xj, tj)),
             "torch eager": torch_step,
             "copy (existing buffer, numpy)": lambda: np.copyto(out, x),

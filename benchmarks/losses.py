@@ -83,13 +83,11 @@ def specs():
     ]
 
 
-def _jax_call(name, args, kwargs, grad):
+def _jax_call(lib, name, args, kwargs, grad):
     import jax
     import jax.numpy as jnp
 
-    import losses_jax
-
-    fn = getattr(losses_jax, name)
+    fn = getattr(lib, name)
     # Every array is a jit argument (never a closed-over constant, which XLA would fold).
     jargs = [jnp.asarray(a) for a in args]
     arrays = {k: jnp.asarray(v) for k, v in kwargs.items() if isinstance(v, np.ndarray)}
@@ -123,37 +121,39 @@ def _torch_call(name, args, kwargs, grad):
     return run
 
 
-def run(rounds: int = 7) -> tuple[list[str], list[list[str]], str]:
+def run(rounds: int = 7, baseline=None) -> tuple[list[str], list[list[str]], str]:
+    """The table; ``baseline``: another ``losses_jax`` module (see ``common.load_baseline``)
+    measured in the same rounds, for a before/after comparison."""
     import losses_jax
 
     rows = []
     for name, size, args, kwargs, grad in specs():
         if not hasattr(losses_jax, name):
-            rows.append([name, size, "n/a", "", "", "not implemented"])
+            rows.append([name, size, "n/a", "", ""] + [""] * (2 * (baseline is not None)) + ["not implemented"])
             continue
-        ours = _jax_call(name, args, kwargs, grad)
+        ours = _jax_call(losses_jax, name, args, kwargs, grad)
         compile_s = first_call(ours)
+        contenders = {"ours": ours, "torch": _torch_call(name, args, kwargs, grad)}
+        if baseline is not None and hasattr(baseline, name):
+            contenders["baseline"] = _jax_call(baseline, name, args, kwargs, grad)
         # 0.2 s per sample and at least 15 rounds: these calls take milliseconds and, on a shared
         # VM, the same compiled call runs 3 ms or 10 ms for stretches of about a second (measured
         # call by call); a sample averages dozens of calls, and the median outlasts such stretches.
-        times = interleaved(
-            {"ours": ours, "torch": _torch_call(name, args, kwargs, grad)}, rounds=max(rounds, 15), min_time=0.2
-        )
+        times = interleaved(contenders, rounds=max(rounds, 15), min_time=0.2)
         ratio = times.ratio("ours", "torch")
-        rows.append(
-            [
-                name,
-                size,
-                fmt_time(times.median("ours")),
-                fmt_time(times.median("torch")),
-                str(ratio),
-                f"compile {compile_s:.2f} s",
-            ]
-        )
-        print(f"  {name}: ours / torch {ratio}", flush=True)
-    header = ["loss (fwd+bwd)", "size (float32)", "losses_jax (jit)", "torch (eager)", "ours / torch", "notes"]
+        row = [name, size, fmt_time(times.median("ours")), fmt_time(times.median("torch")), str(ratio)]
+        if "baseline" in contenders:
+            row += [str(times.ratio("baseline", "torch")), str(times.ratio("ours", "baseline"))]
+        elif baseline is not None:
+            row += ["n/a", "n/a"]
+        rows.append(row + [f"compile {compile_s:.2f} s"])
+        print(f"  {name}: ours / torch {ratio}" + (f", ours / baseline {row[-1]}" if baseline else ""), flush=True)
+    header = ["loss (fwd+bwd)", "size (float32)", "losses_jax (jit)", "torch (eager)", "ours / torch"]
+    if baseline is not None:
+        header += ["baseline / torch", "ours / baseline"]
     note = (
         f"Times: median over {max(rounds, 15)} interleaved rounds; ours / torch: median of the per-round "
         "ratios (min-max); below 1 means we are faster."
+        + (" baseline: the losses_jax of --baseline, timed in the same rounds." if baseline is not None else "")
     )
-    return header, rows, note
+    return header + ["notes"], rows, note
