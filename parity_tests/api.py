@@ -601,7 +601,9 @@ def compare_modules(
       * a callable ``{torch name: array} -> {NNX path: array}``, written in ``jax.numpy``.
 
       With a mapping or a callable the gradients are those of the torch-named parameters through
-      the transforms (the transforms' VJP puts them back into torch's layout).
+      the transforms (the transforms' VJP puts them back into torch's layout). Only parameters
+      are copied, not buffers (e.g. BatchNorm's running statistics): set those on the NNX module
+      yourself.
     layout: None (the same arrays on both sides) or ``'nhwc'``: the NNX module takes and returns
       channels-last images, so 4-d inputs go through :func:`nchw_to_nhwc` and 4-d NNX outputs
       through :func:`nhwc_to_nchw` before comparing.
