@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 240  # seconds any one run may take before the test fails (and kills it)
+PEER_GONE = 60  # seconds a process may take to stop once its peer is killed
 COMMON = ("--dataset", "fake", "--fake-size", "96", "--batch-size", "32", "--model", "lenet")
 COMMON += ("--epochs", "3", "--steps-per-call", "1", "--seed", "3")
 
@@ -64,14 +66,39 @@ def _kill(procs) -> None:
         p.communicate()
 
 
-def _finish(procs) -> list[tuple[int, str, str]]:
-    """(status, stdout, stderr) of each; all killed if any runs past TIMEOUT."""
+def _finish(procs, timeout: float = TIMEOUT) -> list[tuple[int, str, str]]:
+    """(status, stdout, stderr) of each; all killed if any runs past ``timeout`` seconds."""
+    deadline = time.time() + timeout
     try:
-        outs = [p.communicate(timeout=TIMEOUT) for p in procs]
+        outs = [p.communicate(timeout=max(0.0, deadline - time.time())) for p in procs]
     except subprocess.TimeoutExpired:
         _kill(procs)
-        pytest.fail(f"a process ran past {TIMEOUT} s")
+        pytest.fail(f"a process ran past {timeout} s")
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)]
+
+
+def _wait_for_checkpoint(procs, workdir: Path, epoch: int) -> None:
+    """Until ``<workdir>/checkpoints/<epoch>`` is complete (mid-run: compiled, training); fails if a
+    process ends first or none comes within TIMEOUT."""
+    deadline = time.time() + TIMEOUT
+    while not (workdir / "checkpoints" / str(epoch)).is_dir():
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        assert time.time() < deadline, f"no checkpoint after {TIMEOUT} s"
+        time.sleep(0.02)
+
+
+#: A line of JAX's runtime log (absl/glog): severity, date, time, thread, file:line].
+RUNTIME_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ ", re.MULTILINE)
+
+
+def _error_line(err: str) -> str:
+    """The one ``error:`` line of a process's stderr: its last line, the only one starting so, with
+    no traceback or runtime log line anywhere (a progress bar before it is allowed)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], err
+    assert "Traceback" not in err and not RUNTIME_LOG.search(err), err
+    return errors[0]
 
 
 def _history(workdir: Path) -> list[dict]:
@@ -117,11 +144,7 @@ def test_killed_processes_resume_and_end_as_an_uninterrupted_run(runs, tmp_path)
     wd = tmp_path / "run"
     procs = _processes(2, *COMMON, "--workdir", str(wd))
     try:
-        deadline = time.time() + TIMEOUT
-        while not (wd / "checkpoints" / "1").is_dir():
-            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
-            assert time.time() < deadline, f"no checkpoint after {TIMEOUT} s"
-            time.sleep(0.05)
+        _wait_for_checkpoint(procs, wd, 1)
     finally:
         _kill(procs)  # SIGKILL, both, mid-run: no chance to clean up
     results = _finish(_processes(2, *COMMON, "--workdir", str(wd)))
@@ -159,6 +182,54 @@ def test_a_process_whose_peer_never_starts_stops_at_the_timeout(tmp_path):
     assert "--coordinator-address" in lines[0] and "--num-processes" in lines[0]
     assert out == ""
     assert elapsed < 2 + 60  # the timeout, plus starting Python and JAX twice on a busy machine
+
+
+def test_a_peer_killed_mid_run_stops_the_other_in_one_line(tmp_path):
+    """SIGKILL to process 0 (its watcher and its trainer, the coordinator) while both train: the
+    other ends on its own, with status 1 and one line, instead of waiting for a peer that is gone."""
+    dies = 0
+    wd = tmp_path / "run"
+    procs = _processes(2, *COMMON, "--workdir", str(wd))
+    try:
+        _wait_for_checkpoint(procs, wd, 1)
+        os.killpg(procs[dies].pid, signal.SIGKILL)
+        ((status, out, err),) = _finish([procs[1 - dies]], timeout=PEER_GONE)
+    finally:
+        _kill(procs)
+    assert status == 1, out + err
+    line = _error_line(err)
+    assert "another process" in line and "rerun every process to resume from the last checkpoint" in line, line
+    assert out == ""  # process 1 prints nothing
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "want"),
+    [
+        (("2", "0"), ("3", "1"), "argument --num-processes: the processes disagree"),
+        (("3", "0"), ("2", "1"), "error: not every process joined within --init-timeout 3 s"),
+        (("2", "0"), ("3", "2"), "--process-id"),  # the second: refused at once; the first: the timeout
+    ],
+    ids=["second-says-more", "first-says-more", "process-id-out-of-range"],
+)
+def test_processes_that_disagree_on_num_processes_stop_in_one_line(first, second, want):
+    """--num-processes / --process-id that do not fit together: every process ends, status not 0,
+    one line naming the flags, within the init timeout (plus starting Python and JAX)."""
+    address = f"127.0.0.1:{_free_port()}"
+    procs = [
+        _start(
+            *COMMON, "--coordinator-address", address, "--num-processes", n, "--process-id", i, "--init-timeout", "3"
+        )
+        for n, i in (first, second)
+    ]
+    results = _finish(procs, timeout=3 + 60)
+    for status, out, err in results:
+        assert status not in (0, None), out + err
+        line = _error_line(err)
+        assert err.strip() == line, err  # nothing before it either
+        assert want in line and "--num-processes" in line, line
+        assert out == ""
+    if second[1] == "2":
+        assert results[1][2].startswith("error: argument --process-id: the coordinator refused process 2, beyond its ")
 
 
 @pytest.mark.parametrize(

@@ -30,50 +30,61 @@ and ``--process-id`` (or under SLURM / Open MPI, where JAX finds them itself), o
 ``jax.distributed.initialize`` before ``fit``; see :mod:`train.cli`.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._origin import require_own_packages
 
 require_own_packages()  # a user's `models` package first on sys.path: one clear line, not an ImportError inside
 
-from .callbacks import (  # noqa: E402
-    Callback,
-    CheckpointError,
-    Checkpoints,
-    HistoryFile,
-    Progress,
-    TensorBoard,
-    latest_checkpoint,
-)
-from .data import (  # noqa: E402
-    IGNORE_INDEX,
-    DataUnavailableError,
-    epoch_indices,
-    gather_batch,
-    iterate_batches,
-    load_cifar10,
-    load_dataset,
-    load_fake,
-    manual_dir,
-)
-from .loop import (  # noqa: E402
-    DeviceData,
-    NonFiniteLossError,
-    ProcessData,
-    evaluate,
-    fit,
-    place_state,
-    put_data,
-    run_epoch,
-)
-from .steps import (  # noqa: E402
-    OPTIMIZERS,
-    CompiledSteps,
-    compile_steps,
-    eval_step,
-    init_state,
-    make_mesh,
-    make_optimizer,
-    train_step,
-)
+if TYPE_CHECKING:
+    from .callbacks import (
+        Callback,
+        CheckpointError,
+        Checkpoints,
+        HistoryFile,
+        Progress,
+        TensorBoard,
+        latest_checkpoint,
+    )
+    from .data import (
+        IGNORE_INDEX,
+        DataUnavailableError,
+        epoch_indices,
+        gather_batch,
+        iterate_batches,
+        load_cifar10,
+        load_dataset,
+        load_fake,
+        manual_dir,
+    )
+    from .loop import (
+        DeviceData,
+        NonFiniteLossError,
+        ProcessData,
+        evaluate,
+        fit,
+        place_state,
+        put_data,
+        run_epoch,
+    )
+    from .steps import (
+        OPTIMIZERS,
+        CompiledSteps,
+        compile_steps,
+        eval_step,
+        init_state,
+        make_mesh,
+        make_optimizer,
+        train_step,
+    )
+
+#: The modules the public names live in, in the order they are looked for. They are imported on
+#: first use (PEP 562), so the command line parses its arguments, and the watcher of a process of
+#: several relays its output, without importing JAX, Flax or orbax.
+_HOMES = ("callbacks", "data", "loop", "steps")
 
 __all__ = [
     "IGNORE_INDEX",
@@ -109,3 +120,20 @@ __all__ = [
     "run_epoch",
     "train_step",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``train.<name>`` for a public name: imported from its module on first use."""
+    if name in __all__:
+        for home in _HOMES:
+            module = importlib.import_module(f"{__name__}.{home}")
+            if name in module.__all__:
+                value = getattr(module, name)
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names, the public ones not yet imported included."""
+    return sorted(set(globals()) | set(__all__))

@@ -26,11 +26,19 @@ WORKER_VARIABLE = "LOSSES_JAX_TRAIN_WORKER"
 
 _ROOT = Path(__file__).resolve().parent.parent  # holds our train/ and models/
 # absl/glog lines: severity, date, time, thread, file:line]
-_LOG_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^ \]]+\] ?(.*)$")
+_LOG_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^ \]]+\] ?(.*)$")
 
 
 def runtime_message(fatal: str, init_timeout: int) -> str:
-    """The one line for the runtime's fatal ``fatal`` message."""
+    """The one line for the runtime's message ``fatal`` (a fatal log message, or the error that
+    joining raised)."""
+    if "Unexpected task registered" in fatal:  # a process id the coordinator does not count
+        task = re.search(r"task[=:](\d+)", fatal)
+        which = f"process {task[1]}" if task else "this process"
+        return (
+            f"error: argument --process-id: the coordinator refused {which}, beyond its own --num-processes; "
+            f"start every process with the same --num-processes, each with its own --process-id from 0 to N-1"
+        )
     if "RegisterTask" in fatal or "Wait_for_all_tasks_to_register" in fatal:
         return (
             f"error: not every process joined within --init-timeout {init_timeout} s; start all of them "
@@ -82,6 +90,7 @@ def run_watched(argv: list[str], prog: str, init_timeout: int) -> int:
             if cut < 0:
                 continue
             done, pending = pending[: cut + 1], pending[cut + 1 :]
+            record = False  # a runtime log record's continuation lines come in the same write
             for line in done.splitlines(keepends=True):
                 log = _LOG_LINE.match(line.rstrip(b"\r\n"))
                 if said_error:
@@ -95,8 +104,9 @@ def run_watched(argv: list[str], prog: str, init_timeout: int) -> int:
                     if log[1] == b"F":
                         fatal.append(log[2] + b"\n")
                     quiet = quiet or log[1] == b"E"
+                    record = True
                     continue
-                elif quiet:
+                elif quiet or record:
                     continue
                 out.write(line)
                 out.flush()
