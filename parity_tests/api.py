@@ -351,22 +351,45 @@ def run_jax_side(
     fn: Callable, primals: Sequence, cotangents: Callable, *, jit: bool = True
 ) -> tuple[list[str], list[np.ndarray], Any]:
     """``jax.vjp`` of ``fn`` at ``primals`` (under ``jax.jit`` unless ``jit=False``) with
-    ``cotangents(shapes)``; returns (output names, outputs, the gradients of ``primals``), float64."""
-    f = jax.jit(fn) if jit else fn
+    ``cotangents(shapes)``; returns (output names, outputs, the gradients of ``primals``), float64.
+
+    Under ``jit`` the value and the VJP are one compiled program (as in a jitted training step),
+    the cotangents drawn from the output shapes that ``jax.eval_shape`` gives: one XLA compilation
+    instead of one for the forward pass and another for the backward pass."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out, vjp = jax.vjp(f, *primals)
-    names, leaves = _leaves(out)
-    leaves = [jnp.asarray(leaf) for leaf in leaves]
-    cts = cotangents([tuple(leaf.shape) for leaf in leaves])
-    ct_leaves = [
-        jnp.asarray(ct.astype(leaf.dtype))
-        if jnp.issubdtype(leaf.dtype, jnp.inexact)
-        else np.zeros(leaf.shape, jax.dtypes.float0)
-        for leaf, ct in zip(leaves, cts, strict=True)
-    ]
-    grads = vjp(jax.tree.unflatten(jax.tree.structure(out), ct_leaves)) if primals else ()
+        if jit:
+            shapes = jax.eval_shape(fn, *primals)
+            names, avals = _leaves(shapes)
+            cts = _cotangent_leaves(avals, cotangents([tuple(a.shape) for a in avals]))
+            inexact = [i for i, a in enumerate(avals) if jnp.issubdtype(a.dtype, jnp.inexact)]
+
+            def value_and_vjp(p, ct_inexact):
+                out, vjp = jax.vjp(fn, *p)
+                full = list(cts)
+                for i, ct in zip(inexact, ct_inexact, strict=True):
+                    full[i] = ct
+                return out, (vjp(jax.tree.unflatten(jax.tree.structure(out), full)) if p else ())
+
+            out, grads = jax.jit(value_and_vjp)(list(primals), [cts[i] for i in inexact])
+            _, leaves = _leaves(out)
+        else:
+            out, vjp = jax.vjp(fn, *primals)
+            names, leaves = _leaves(out)
+            leaves = [jnp.asarray(leaf) for leaf in leaves]
+            ct_leaves = _cotangent_leaves(leaves, cotangents([tuple(leaf.shape) for leaf in leaves]))
+            grads = vjp(jax.tree.unflatten(jax.tree.structure(out), ct_leaves)) if primals else ()
     return names, [_jax_to_f64(leaf) for leaf in leaves], jax.tree.map(_jax_to_f64, grads)
+
+
+def _cotangent_leaves(outputs: Sequence[Any], cts: Sequence[np.ndarray]) -> list[Any]:
+    """Each float64 cotangent in its output's dtype; float0 zeros for integer and boolean outputs."""
+    return [
+        jnp.asarray(ct.astype(o.dtype))
+        if jnp.issubdtype(o.dtype, jnp.inexact)
+        else np.zeros(o.shape, jax.dtypes.float0)
+        for o, ct in zip(outputs, cts, strict=True)
+    ]
 
 
 def x64(dtype: str) -> contextlib.AbstractContextManager:
