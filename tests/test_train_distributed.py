@@ -18,7 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 240  # seconds any one run may take before the test fails (and kills it)
-PEER_GONE = 60  # seconds a process may take to stop once its peer is killed
+HEARTBEAT = 5  # --heartbeat-timeout of the runs whose peer is killed
+PEER_GONE = HEARTBEAT + 40  # seconds a process may take to stop once its peer is killed (on a busy machine)
 COMMON = ("--dataset", "fake", "--fake-size", "96", "--batch-size", "32", "--model", "lenet")
 COMMON += ("--epochs", "3", "--steps-per-call", "1", "--seed", "3")
 
@@ -87,8 +88,9 @@ def _wait_for_checkpoint(procs, workdir: Path, epoch: int) -> None:
         time.sleep(0.02)
 
 
-#: A line of JAX's runtime log (absl/glog): severity, date, time, thread, file:line].
-RUNTIME_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ ", re.MULTILINE)
+#: A record of JAX's runtime log (absl/glog): severity, date, time, thread, file:line]; at a line's
+#: start or after a progress bar.
+RUNTIME_LOG = re.compile(r"(?:^|(?<=[^A-Za-z0-9]))[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ ", re.MULTILINE)
 
 
 def _error_line(err: str) -> str:
@@ -184,12 +186,14 @@ def test_a_process_whose_peer_never_starts_stops_at_the_timeout(tmp_path):
     assert elapsed < 2 + 60  # the timeout, plus starting Python and JAX twice on a busy machine
 
 
-def test_a_peer_killed_mid_run_stops_the_other_in_one_line(tmp_path):
-    """SIGKILL to process 0 (its watcher and its trainer, the coordinator) while both train: the
-    other ends on its own, with status 1 and one line, instead of waiting for a peer that is gone."""
-    dies = 0
+@pytest.mark.parametrize("dies", [0, 1], ids=["coordinator-dies", "worker-dies"])
+def test_a_peer_killed_mid_run_stops_the_other_in_one_line(dies, tmp_path):
+    """SIGKILL to one process (its watcher and its trainer) after the first checkpoint, while both
+    train: the other ends on its own within --heartbeat-timeout (plus slack), with status 1 and one
+    line, instead of waiting for a peer that is gone (or, in a pending checkpoint's barrier, for
+    JAX's default heartbeat timeout of 100 s)."""
     wd = tmp_path / "run"
-    procs = _processes(2, *COMMON, "--workdir", str(wd))
+    procs = _processes(2, *COMMON, "--workdir", str(wd), "--heartbeat-timeout", str(HEARTBEAT))
     try:
         _wait_for_checkpoint(procs, wd, 1)
         os.killpg(procs[dies].pid, signal.SIGKILL)
@@ -199,7 +203,24 @@ def test_a_peer_killed_mid_run_stops_the_other_in_one_line(tmp_path):
     assert status == 1, out + err
     line = _error_line(err)
     assert "another process" in line and "rerun every process to resume from the last checkpoint" in line, line
-    assert out == ""  # process 1 prints nothing
+    if dies == 0:
+        assert out == ""  # process 1 prints nothing
+
+
+def test_a_peer_that_stops_sending_heartbeats_is_named_in_one_line():
+    """The fatal message of JAX's runtime (jax 0.10) when the coordinator stopped hearing from a
+    peer: one line naming --heartbeat-timeout and its value."""
+    from train.launch import runtime_message
+
+    fatal = (
+        "Terminating process because the JAX distributed service detected fatal errors. This most likely "
+        "indicates that another task died; see the other task logs for more details. absl::Status: "
+        "UNAVAILABLE: The following tasks are unhealthy (stopped sending heartbeats):\n1\nThe tasks have "
+        "crashed.\nRPC: /xla.coordination.CoordinationService/PollForError\n"
+    )
+    line = runtime_message(fatal, init_timeout=300, heartbeat_timeout=7)
+    assert line.startswith("error: another process stopped answering for --heartbeat-timeout 7 s ("), line
+    assert line.endswith("rerun every process to resume from the last checkpoint") and "\n" not in line
 
 
 @pytest.mark.parametrize(
@@ -239,6 +260,7 @@ def test_processes_that_disagree_on_num_processes_stop_in_one_line(first, second
         (("--coordinator-address", "h:0"), "error: argument --coordinator-address: must be HOST:PORT with a port"),
         (("--num-processes", "0"), "error: argument --num-processes: must be an integer >= 1, got 0"),
         (("--init-timeout", "0"), "error: argument --init-timeout: must be an integer >= 1, got 0"),
+        (("--heartbeat-timeout", "0"), "error: argument --heartbeat-timeout: must be an integer >= 1, got 0"),
         (("--num-processes", "2", "--process-id", "0"), "error: argument --coordinator-address: required with"),
         (
             ("--coordinator-address", "h:1", "--num-processes", "2", "--process-id", "2"),
@@ -257,3 +279,4 @@ def test_launch_flags_are_checked_in_one_line(args, want, capsys):
     defaults = parse_args([])
     assert (defaults.coordinator_address, defaults.num_processes, defaults.process_id) == (None, None, None)
     assert defaults.init_timeout == 300
+    assert defaults.heartbeat_timeout == 100  # JAX's own default

@@ -16,7 +16,8 @@ Several hosts: start one process per host with ``--coordinator-address HOST:PORT
 host and a free port), ``--num-processes N`` and ``--process-id I`` (0 to N-1), or under SLURM /
 Open MPI without them (JAX finds them itself); jax.distributed is then initialized, the processes
 train as one, and process 0 prints and writes the logs. ``--init-timeout`` bounds the wait for
-the others; a process that cannot join, or a peer that dies, ends every process with one line.
+the others to join, ``--heartbeat-timeout`` the wait for a peer that stopped answering; a process
+that cannot join, or a peer that dies, ends every process with one line.
 """
 
 from __future__ import annotations
@@ -170,6 +171,14 @@ def parse_args(argv=None, prog: str = "python -m train") -> argparse.Namespace:
         metavar="SECONDS",
         help="how long a process waits for all the others to join before it gives up, an integer >= 1",
     )
+    group.add_argument(
+        "--heartbeat-timeout",
+        type=_integer(1),
+        default=100,
+        metavar="SECONDS",
+        help="how long a process may go without a sign of life (it died or hangs) before every other "
+        "process stops with an error, an integer >= 1; the same for every process (100: JAX's default)",
+    )
     args = p.parse_args(argv)
     launch = {"--coordinator-address": args.coordinator_address, "--num-processes": args.num_processes}
     launch["--process-id"] = args.process_id
@@ -246,9 +255,12 @@ def _maybe_distributed(args: argparse.Namespace) -> str | None:
             args.num_processes,
             args.process_id,
             initialization_timeout=args.init_timeout,
+            heartbeat_timeout_seconds=args.heartbeat_timeout,
         )
     elif _cluster_environment():
-        jax.distributed.initialize(initialization_timeout=args.init_timeout)
+        jax.distributed.initialize(
+            initialization_timeout=args.init_timeout, heartbeat_timeout_seconds=args.heartbeat_timeout
+        )
     else:
         return None
     import numpy as np
@@ -310,7 +322,7 @@ def main(argv=None, prog: str = "python -m train") -> int:
         return 0
     several = args.coordinator_address is not None or _cluster_environment()
     if several and WORKER_VARIABLE not in os.environ:
-        return run_watched(argv, prog, args.init_timeout)
+        return run_watched(argv, prog, args.init_timeout, args.heartbeat_timeout)
     ctrl_c = CtrlC() if threading.current_thread() is threading.main_thread() else None
     try:
         status = _run(args)

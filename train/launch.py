@@ -25,11 +25,12 @@ __all__ = ["WORKER_VARIABLE", "run_watched", "runtime_message"]
 WORKER_VARIABLE = "LOSSES_JAX_TRAIN_WORKER"
 
 _ROOT = Path(__file__).resolve().parent.parent  # holds our train/ and models/
-# absl/glog lines: severity, date, time, thread, file:line]
-_LOG_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^ \]]+\] ?(.*)$")
+# absl/glog records: severity, date, time, thread, file:line]; at a line's start or right after a
+# progress bar that ended without a newline
+_LOG_RECORD = re.compile(rb"(?:^|(?<=[^A-Za-z0-9]))([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^ \]]+\] ?(.*)$")
 
 
-def runtime_message(fatal: str, init_timeout: int) -> str:
+def runtime_message(fatal: str, init_timeout: int, heartbeat_timeout: int = 100) -> str:
     """The one line for the runtime's message ``fatal`` (a fatal log message, or the error that
     joining raised)."""
     if "Unexpected task registered" in fatal:  # a process id the coordinator does not count
@@ -44,6 +45,11 @@ def runtime_message(fatal: str, init_timeout: int) -> str:
             f"error: not every process joined within --init-timeout {init_timeout} s; start all of them "
             f"with the same --coordinator-address (reachable from every host) and --num-processes, each "
             f"with its own --process-id"
+        )
+    if "heartbeat" in fatal:  # a peer died (or hangs): the coordinator stopped hearing from it
+        return (
+            f"error: another process stopped answering for --heartbeat-timeout {heartbeat_timeout} s (it died "
+            f"or hangs), so this one stops too; rerun every process to resume from the last checkpoint"
         )
     status = next((line.strip() for line in fatal.splitlines() if "Status:" in line), "")
     detail = status.split("Status:", 1)[1].strip() if status else fatal.splitlines()[0].strip()
@@ -62,7 +68,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
-def run_watched(argv: list[str], prog: str, init_timeout: int) -> int:
+def run_watched(argv: list[str], prog: str, init_timeout: int, heartbeat_timeout: int = 100) -> int:
     """Runs ``main(argv, prog)`` of :mod:`train.cli` in a child process and relays its output;
     returns the exit status to end with (the child's, or 1 after a runtime failure)."""
     env = dict(os.environ, **{WORKER_VARIABLE: "1"})
@@ -92,12 +98,14 @@ def run_watched(argv: list[str], prog: str, init_timeout: int) -> int:
             done, pending = pending[: cut + 1], pending[cut + 1 :]
             record = False  # a runtime log record's continuation lines come in the same write
             for line in done.splitlines(keepends=True):
-                log = _LOG_LINE.match(line.rstrip(b"\r\n"))
+                log = _LOG_RECORD.search(line.rstrip(b"\r\n"))
                 if said_error:
                     continue  # the child's own last line is out: nothing after it
                 if fatal:
                     fatal.append(line)  # the fatal message's continuation lines and the stack trace
                     continue
+                if log and log.start() and not (quiet or record):
+                    out.write(line[: log.start()] + b"\n")  # the progress bar the record interrupted
                 if line.startswith((b"error: ", b"interrupted")):
                     said_error = True
                 elif log:
@@ -117,7 +125,7 @@ def run_watched(argv: list[str], prog: str, init_timeout: int) -> int:
         signal.signal(signal.SIGINT, previous)
     if fatal and not said_error:
         text = b"".join(fatal).decode(errors="replace").split("*** Check failure stack trace", 1)[0]
-        print(runtime_message(text, init_timeout), file=sys.stderr, flush=True)
+        print(runtime_message(text, init_timeout, heartbeat_timeout), file=sys.stderr, flush=True)
         return 1
     if status < 0 and not said_error:
         print(f"error: the training process was killed ({signal.Signals(-status).name})", file=sys.stderr, flush=True)
