@@ -223,6 +223,18 @@ def test_a_peer_that_stops_sending_heartbeats_is_named_in_one_line():
     assert line.endswith("rerun every process to resume from the last checkpoint") and "\n" not in line
 
 
+def test_a_lost_connection_is_told_from_other_runtime_errors():
+    from train.launch import lost_peer
+
+    gloo = (
+        "UNKNOWN: Gloo all-reduce failed: [external/gloo/gloo/transport/tcp/pair.cc:538] Read error "
+        "[127.0.0.1]:13222: Connection reset by peer"
+    )
+    assert lost_peer(RuntimeError(gloo))
+    assert lost_peer(RuntimeError("UNKNOWN: Connection closed by peer"))
+    assert not lost_peer(RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1024 bytes"))
+
+
 @pytest.mark.parametrize(
     ("first", "second", "want"),
     [

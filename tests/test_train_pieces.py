@@ -128,6 +128,18 @@ def test_checkpoints_save_and_resume_on_their_own(tmp_path):
         train.Checkpoints(tmp_path).resume({"w": like["w"][:1], "step": like["step"]})
 
 
+def test_abandoned_checkpoints_close_without_waiting_for_a_pending_save(tmp_path, monkeypatch):
+    """After another process is gone, ``close`` must not wait in the save's barrier of all processes."""
+    ckpt = train.Checkpoints(tmp_path)
+    waits = []
+    monkeypatch.setattr(ckpt.manager, "wait_until_finished", lambda: waits.append(1))
+    ckpt.close()
+    assert waits == [1]  # by default: the pending save is finished
+    ckpt.abandon()
+    ckpt.close()
+    assert waits == [1]
+
+
 def test_ctrl_c_during_a_checkpoint_lands_after_it(tmp_path):
     """A SIGINT that arrives while a checkpoint is being written (or finished, in ``close``) is
     raised once the save is done: the checkpoint is whole, and a rerun resumes from it."""

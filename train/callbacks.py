@@ -209,6 +209,7 @@ class Checkpoints(Callback):
         self.ocp = ocp
         self.run = dict(run or {})
         self.directory = (Path(workdir) / "checkpoints").absolute()
+        self._abandoned = False
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
@@ -276,7 +277,15 @@ class Checkpoints(Callback):
                 args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
             )
 
+    def abandon(self) -> None:
+        """Makes :meth:`close` leave a pending save unfinished, for when another process of a
+        multi-process run is gone: the save ends in a barrier of all processes, which would wait
+        for it until the runtime's heartbeat timeout. The latest complete checkpoint stays."""
+        self._abandoned = True
+
     def close(self):
+        if self._abandoned:
+            return
         with deferred_interrupt():  # a pending save is finished, not torn
             self.manager.wait_until_finished()
             self.manager.close()

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ._interrupts import CtrlC
 from ._origin import CONSOLE_SCRIPT
-from .launch import WORKER_VARIABLE, run_watched
+from .launch import WORKER_VARIABLE, lost_peer, run_watched
 
 MODELS = ("tudui", "lenet")
 #: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
@@ -291,7 +291,7 @@ def _maybe_distributed(args: argparse.Namespace) -> str | None:
 
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
-    if "Gloo" in text or "Connection closed by peer" in text:
+    if lost_peer(err):
         return (
             f"lost the connection to another process ({text.splitlines()[0]}); rerun every process to "
             f"resume from the last checkpoint"

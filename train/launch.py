@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import IO, cast
 
-__all__ = ["WORKER_VARIABLE", "run_watched", "runtime_message"]
+__all__ = ["WORKER_VARIABLE", "lost_peer", "run_watched", "runtime_message"]
 
 #: Set in the child's environment: the process that trains (not the watcher).
 WORKER_VARIABLE = "LOSSES_JAX_TRAIN_WORKER"
@@ -28,6 +28,13 @@ _ROOT = Path(__file__).resolve().parent.parent  # holds our train/ and models/
 # absl/glog records: severity, date, time, thread, file:line]; at a line's start or right after a
 # progress bar that ended without a newline
 _LOG_RECORD = re.compile(rb"(?:^|(?<=[^A-Za-z0-9]))([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^ \]]+\] ?(.*)$")
+
+
+def lost_peer(err: BaseException) -> bool:
+    """Whether ``err`` (raised by a computation) says that another process's connection is gone:
+    a collective (Gloo, on CPU) whose peer died."""
+    text = str(err)
+    return "Gloo" in text or "Connection closed by peer" in text or "Connection reset by peer" in text
 
 
 def runtime_message(fatal: str, init_timeout: int, heartbeat_timeout: int = 100) -> str:

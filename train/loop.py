@@ -33,6 +33,7 @@ from jax.sharding import PartitionSpec as P
 
 from .callbacks import Callback, Checkpoints, HistoryFile, Progress, TensorBoard
 from .data import epoch_indices, num_batches, take_rows
+from .launch import lost_peer
 from .steps import CompiledSteps, compile_steps, init_state, make_mesh, make_optimizer
 
 __all__ = [
@@ -388,6 +389,12 @@ def fit(
             history.append(record)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, record, state, history)
+    except jax.errors.JaxRuntimeError as err:
+        if jax.process_count() > 1 and lost_peer(err):
+            for cb in callbacks:
+                if isinstance(cb, Checkpoints):
+                    cb.abandon()  # its pending save would wait for the process that is gone
+        raise
     finally:
         _close_all(callbacks)
     # Only now: on an error the model keeps the values it came with (the state was a copy).
