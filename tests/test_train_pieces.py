@@ -130,14 +130,16 @@ def test_checkpoints_save_and_resume_on_their_own(tmp_path):
 
 def test_abandoned_checkpoints_close_without_waiting_for_a_pending_save(tmp_path, monkeypatch):
     """After another process is gone, ``close`` must not wait in the save's barrier of all processes."""
-    ckpt = train.Checkpoints(tmp_path)
     waits = []
-    monkeypatch.setattr(ckpt.manager, "wait_until_finished", lambda: waits.append(1))
-    ckpt.close()
-    assert waits == [1]  # by default: the pending save is finished
-    ckpt.abandon()
-    ckpt.close()
-    assert waits == [1]
+    for abandon in (False, True):
+        ckpt = train.Checkpoints(tmp_path / str(abandon))
+        monkeypatch.setattr(ckpt.manager, "wait_until_finished", lambda abandon=abandon: waits.append(abandon))
+        if abandon:
+            ckpt.abandon()
+        ckpt.close()
+    assert waits and not any(waits)  # only the one not abandoned waited (for its pending save)
+    monkeypatch.undo()
+    ckpt.manager.close()
 
 
 def test_ctrl_c_during_a_checkpoint_lands_after_it(tmp_path):
