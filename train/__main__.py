@@ -5,11 +5,9 @@ refused in one line by ``train/__init__.py`` before anything of ours imports it.
 ``losses-jax-train`` console script has no such issue and runs from any directory.
 """
 
-import sys
-
-from .cli import main, parse_args
+from .cli import exit_with, main, parse_args
 
 __all__ = ["main", "parse_args"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -423,6 +423,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def exit_with(status: int) -> None:
+    """End the process with ``status``. After a failure its one-line answer has been printed;
+    what libraries' background threads may still write while the interpreter shuts down (orbax
+    leaves coroutines of a checkpoint it could not read, which then report a closed event loop)
+    is not for the user, so stderr goes to /dev/null first."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if status:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    sys.exit(status)
+
+
 def console_main() -> None:
     """Entry point of the ``losses-jax-train`` console script."""
-    sys.exit(main(prog=CONSOLE_SCRIPT))
+    exit_with(main(prog=CONSOLE_SCRIPT))
