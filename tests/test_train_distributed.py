@@ -255,12 +255,19 @@ def test_processes_that_disagree_on_num_processes_stop_in_one_line(first, second
         for n, i in (first, second)
     ]
     results = _finish(procs, timeout=3 + 60)
+    named = 0
     for status, out, err in results:
         assert status not in (0, None), out + err
         line = _error_line(err)
         assert err.strip() == line, err  # nothing before it either
-        assert want in line and "--num-processes" in line, line
         assert out == ""
+        if want in line and "--num-processes" in line:
+            named += 1
+        else:
+            # The process that learns of the mismatch first leaves; the other may then meet a
+            # runtime whose peer is gone before it sees the mismatch itself (seen under load).
+            assert "another process stopped" in line, line
+    assert named >= 1, results
     if second[1] == "2":
         assert results[1][2].startswith("error: argument --process-id: the coordinator refused process 2, beyond its ")
 
