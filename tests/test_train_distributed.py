@@ -299,3 +299,51 @@ def test_launch_flags_are_checked_in_one_line(args, want, capsys):
     assert (defaults.coordinator_address, defaults.num_processes, defaults.process_id) == (None, None, None)
     assert defaults.init_timeout == 300
     assert defaults.heartbeat_timeout == 100  # JAX's own default
+
+
+def _relayed(text: bytes) -> tuple[bytes, list[bytes], bool]:
+    """What :func:`train.launch.relay` copies of a child's stderr ``text``, and what it returns."""
+    import io
+
+    from train.launch import relay
+
+    read, write = os.pipe()
+    os.write(write, text)  # small: fits in the pipe's buffer
+    os.close(write)
+    out = io.BytesIO()
+    try:
+        fatal, said_error = relay(read, out)
+    finally:
+        os.close(read)
+    return out.getvalue(), fatal, said_error
+
+
+def test_the_watcher_swallows_a_python_error_record_and_its_traceback():
+    """orbax's background checkpoint thread, on a lost peer, logs through Python's logging (default
+    format) with a traceback before the trainer's own line (seen in CI): only the progress before
+    it and that line come out."""
+    text = (
+        b"epoch 1/3 done\n"
+        b"ERROR:absl:[process=1] Failed to run 4 Handler Commit operations in background save thread\n"
+        b"Traceback (most recent call last):\n"
+        b'  File "async_checkpointer.py", line 143, in _background_wait_for_commit_futures\n'
+        b"TimeoutError: Timed out while waiting for async_commit_complete barrier.\n"
+        b"WARNING:absl:later noise\n"
+        b"error: another process stopped, so this one stops too\n"
+        b"Exception ignored in: <coroutine>\n"
+    )
+    out, fatal, said_error = _relayed(text)
+    assert out == b"epoch 1/3 done\nerror: another process stopped, so this one stops too\n"
+    assert said_error and fatal == []
+
+
+def test_the_watcher_keeps_the_fatal_record_of_the_runtime():
+    text = (
+        b"step 3\rF1203 17:01:02.123456   4242 client.cc:77] Terminating process: heartbeat timeout\n"
+        b"*** Check failure stack trace: ***\n"
+        b"    @ 0x1234 abort\n"
+    )
+    out, fatal, said_error = _relayed(text)
+    assert out == b"step 3\r"  # the progress shown so far, not the record
+    assert fatal[0] == b"Terminating process: heartbeat timeout\n" and len(fatal) == 3
+    assert not said_error

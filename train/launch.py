@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import IO, cast
 
-__all__ = ["WORKER_VARIABLE", "lost_peer", "run_watched", "runtime_message"]
+__all__ = ["WORKER_VARIABLE", "lost_peer", "relay", "run_watched", "runtime_message"]
 
 #: Set in the child's environment: the process that trains (not the watcher).
 WORKER_VARIABLE = "LOSSES_JAX_TRAIN_WORKER"
@@ -28,6 +28,9 @@ _ROOT = Path(__file__).resolve().parent.parent  # holds our train/ and models/
 # absl/glog records: severity, date, time, thread, file:line]; at a line's start or right after a
 # progress bar that ended without a newline
 _LOG_RECORD = re.compile(rb"(?:^|(?<=[^A-Za-z0-9]))([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^ \]]+\] ?(.*)$")
+# A Python logging record at ERROR or CRITICAL in logging's default format (LEVEL:logger:message),
+# as absl's Python logger writes when no absl handler was set up
+_PY_ERROR_RECORD = re.compile(rb"^(?:ERROR|CRITICAL):[\w.]+:")
 
 
 def lost_peer(err: BaseException) -> bool:
@@ -75,6 +78,52 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
+def relay(fd: int, out: IO[bytes]) -> tuple[list[bytes], bool]:
+    """Copies the child's stderr (file descriptor ``fd``, read to its end) to ``out`` until the
+    child's own ``error:`` or ``interrupted`` line, which ends what is copied. From the first error
+    record on (the runtime's absl/glog ``E`` record, or a Python ``logging`` record at ERROR or
+    CRITICAL, such as orbax's background checkpoint thread reporting a lost peer with its
+    traceback) nothing else is copied: the one line that explains it comes from the child, or from
+    :func:`runtime_message`. Returns the fatal (``F``) record's lines, if any, and whether the
+    child said its line."""
+    fatal: list[bytes] = []
+    said_error = False
+    quiet = False  # after the first error: nothing more of the runtime's noise
+    pending = b""
+    while chunk := os.read(fd, 1 << 16):
+        pending += chunk
+        cut = max(pending.rfind(b"\n"), pending.rfind(b"\r"))
+        if cut < 0:
+            continue
+        done, pending = pending[: cut + 1], pending[cut + 1 :]
+        record = False  # a runtime log record's continuation lines come in the same write
+        for line in done.splitlines(keepends=True):
+            log = _LOG_RECORD.search(line.rstrip(b"\r\n"))
+            if said_error:
+                continue  # the child's own last line is out: nothing after it
+            if fatal:
+                fatal.append(line)  # the fatal message's continuation lines and the stack trace
+                continue
+            if log and log.start() and not (quiet or record):
+                out.write(line[: log.start()] + b"\n")  # the progress bar the record interrupted
+            if line.startswith((b"error: ", b"interrupted")):
+                said_error = True
+            elif log:
+                if log[1] == b"F":
+                    fatal.append(log[2] + b"\n")
+                quiet = quiet or log[1] == b"E"
+                record = True
+                continue
+            elif _PY_ERROR_RECORD.match(line):
+                quiet = True
+                continue
+            elif quiet or record:
+                continue
+            out.write(line)
+            out.flush()
+    return fatal, said_error
+
+
 def run_watched(argv: list[str], prog: str, init_timeout: int, heartbeat_timeout: int = 100) -> int:
     """Runs ``main(argv, prog)`` of :mod:`train.cli` in a child process and relays its output;
     returns the exit status to end with (the child's, or 1 after a runtime failure)."""
@@ -90,41 +139,9 @@ def run_watched(argv: list[str], prog: str, init_timeout: int, heartbeat_timeout
     )
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child too; it answers
     signal.signal(signal.SIGTERM, lambda *_: child.kill())
-    fatal: list[bytes] = []
-    said_error = False
-    quiet = False  # after the first error: nothing more of the runtime's noise
-    out = sys.stderr.buffer
     stderr_fd = cast(IO[bytes], child.stderr).fileno()  # stderr=PIPE: always a pipe
-    pending = b""
     try:
-        while chunk := os.read(stderr_fd, 1 << 16):
-            pending += chunk
-            cut = max(pending.rfind(b"\n"), pending.rfind(b"\r"))
-            if cut < 0:
-                continue
-            done, pending = pending[: cut + 1], pending[cut + 1 :]
-            record = False  # a runtime log record's continuation lines come in the same write
-            for line in done.splitlines(keepends=True):
-                log = _LOG_RECORD.search(line.rstrip(b"\r\n"))
-                if said_error:
-                    continue  # the child's own last line is out: nothing after it
-                if fatal:
-                    fatal.append(line)  # the fatal message's continuation lines and the stack trace
-                    continue
-                if log and log.start() and not (quiet or record):
-                    out.write(line[: log.start()] + b"\n")  # the progress bar the record interrupted
-                if line.startswith((b"error: ", b"interrupted")):
-                    said_error = True
-                elif log:
-                    if log[1] == b"F":
-                        fatal.append(log[2] + b"\n")
-                    quiet = quiet or log[1] == b"E"
-                    record = True
-                    continue
-                elif quiet or record:
-                    continue
-                out.write(line)
-                out.flush()
+        fatal, said_error = relay(stderr_fd, sys.stderr.buffer)
         status = child.wait()
     finally:
         if child.poll() is None:
@@ -137,4 +154,6 @@ def run_watched(argv: list[str], prog: str, init_timeout: int, heartbeat_timeout
     if status < 0 and not said_error:
         print(f"error: the training process was killed ({signal.Signals(-status).name})", file=sys.stderr, flush=True)
         return 1
+    if status > 0 and not said_error:  # an error record swallowed, then an end without our own line
+        print(f"error: the training process failed (exit status {status})", file=sys.stderr, flush=True)
     return status
