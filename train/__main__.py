@@ -5,9 +5,9 @@ refused in one line by ``train/__init__.py`` before anything of ours imports it.
 ``losses-jax-train`` console script has no such issue and runs from any directory.
 """
 
-from .cli import exit_with, main, parse_args
+from .cli import main, parse_args, run_and_exit
 
 __all__ = ["main", "parse_args"]
 
 if __name__ == "__main__":
-    exit_with(main())
+    run_and_exit()

@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, NoReturn
 
 from ._interrupts import CtrlC
 from ._origin import CONSOLE_SCRIPT
@@ -423,10 +424,39 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def exit_with(status: int) -> None:
+def run_and_exit(argv: list[str] | None = None, prog: str = "python -m train") -> NoReturn:
+    """``main(argv, prog)`` as a whole process: every way the command line ends (``python -m
+    train``, the console script, each watched process of a multi-process run). Reports of a closed
+    event loop are dropped first (:func:`drop_closed_loop_reports`) and the process ends through
+    :func:`exit_with`."""
+    drop_closed_loop_reports()
+    exit_with(main(argv, prog))
+
+
+def drop_closed_loop_reports() -> None:
+    """From now on, this process does not print the "Event loop is closed" errors that come with
+    a checkpoint that cannot be read; every other unraisable exception is reported as before.
+
+    orbax reads a checkpoint on an asyncio event loop that it closes as soon as one read fails;
+    tensorstore's reads still in flight then complete and post to that closed loop, from its own
+    threads and at any moment, and report the RuntimeError as unraisable, with a traceback, often
+    before the one-line answer about the damaged checkpoint. A whole process (the command line)
+    may drop them; a library must not, so this is not done by :class:`train.Checkpoints`."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        err = unraisable.exc_value
+        if isinstance(err, RuntimeError) and str(err) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
+def exit_with(status: int) -> NoReturn:
     """End the process with ``status``. After a failure its one-line answer has been printed;
-    what libraries' background threads may still write while the interpreter shuts down (orbax
-    leaves coroutines of a checkpoint it could not read, which then report a closed event loop)
+    what libraries' background threads may still write while the interpreter shuts down (asyncio's
+    "Task was destroyed but it is pending!" for the coroutines of a checkpoint orbax could not read)
     is not for the user, so stderr goes to /dev/null first."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -439,4 +469,4 @@ def exit_with(status: int) -> None:
 
 def console_main() -> None:
     """Entry point of the ``losses-jax-train`` console script."""
-    exit_with(main(prog=CONSOLE_SCRIPT))
+    run_and_exit(prog=CONSOLE_SCRIPT)

@@ -129,7 +129,7 @@ def run_watched(argv: list[str], prog: str, init_timeout: int, heartbeat_timeout
     returns the exit status to end with (the child's, or 1 after a runtime failure)."""
     env = dict(os.environ, **{WORKER_VARIABLE: "1"})
     env["PYTHONPATH"] = str(_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    code = f"import sys; from train.cli import main; sys.exit(main(sys.argv[1:], prog={prog!r}))"
+    code = f"import sys; from train.cli import run_and_exit; run_and_exit(sys.argv[1:], prog={prog!r})"
     # -P: the working directory is not put on sys.path (a user's `models` package stays hidden).
     child = subprocess.Popen(
         [sys.executable, "-P", "-c", code, *argv],
