@@ -192,6 +192,40 @@ def test_progress_leaves_a_line_break_in_a_log_file(capsys):
     assert out[0] == "epoch 2/2: train loss 1.2500 (10 img/s)" and out[1].startswith("done: final train loss 1.2500")
 
 
+def test_tensorboard_writes_scalars_without_importing_torch(tmp_path):
+    """In a fresh process (torch installed, as the test extra has it): the TensorBoard callback
+    loads tensorboardX without torch, writes its scalars, and torch imports normally after."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from train.callbacks import TensorBoard
+tb = TensorBoard({str(tmp_path)!r}, learning_rate=0.1)
+assert "torch" not in sys.modules, "torch was imported"
+tb.on_epoch_end(0, {{"train_loss": 2.5, "images_per_sec": 100.0}}, None, [])
+tb.close()
+import torch
+print(torch.__version__)
+"""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), JAX_PLATFORMS="cpu")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("2.")
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    (events,) = tmp_path.glob("events.out.tfevents.*")
+    buf, pos, scalars = events.read_bytes(), 0, {}
+    while pos < len(buf):  # TFRecord framing: length, its CRC, the record, its CRC
+        (n,) = struct.unpack("<Q", buf[pos : pos + 8])
+        for v in event_pb2.Event.FromString(buf[pos + 12 : pos + 12 + n]).summary.value:
+            scalars[v.tag] = v.simple_value
+        pos += 12 + n + 4
+    assert scalars == {"train/loss": 2.5, "train/images_per_sec": 100.0, "train/learning_rate": pytest.approx(0.1)}
+
+
 def test_no_assert_does_a_runtime_check():
     for path in sorted(Path(train.__file__).parent.glob("*.py")):
         tree = ast.parse(path.read_text())
