@@ -291,11 +291,13 @@ def to_jax_value(v: Any, dtype: str, int64: bool = False) -> Any:
     ``int64``, which needs x64), booleans as bool; dicts, lists and tuples converted inside."""
     if _is_array(v):
         v = _as_numpy(v)
+        # jax.device_put, not jnp.asarray: on jax >= 0.10 the latter compiles a program (`stage`)
+        # for every new shape and dtype, which was a fifth of the time of the parity cases.
         if np.issubdtype(v.dtype, np.floating):
-            return jnp.asarray(v.astype(_NP_DTYPES[dtype]))
+            return jax.device_put(v.astype(_NP_DTYPES[dtype]))
         if v.dtype == np.bool_:
-            return jnp.asarray(v)
-        return jnp.asarray(v.astype(np.int64 if int64 else np.int32))
+            return jax.device_put(v)
+        return jax.device_put(v.astype(np.int64 if int64 else np.int32))
     if isinstance(v, dict):
         return {k: to_jax_value(x, dtype, int64) for k, x in v.items()}
     if type(v) in (list, tuple):
@@ -325,8 +327,7 @@ def _torch_to_f64(t: Any) -> np.ndarray:
 
 
 def _jax_to_f64(a: Any) -> np.ndarray:
-    a = jnp.asarray(a)
-    return np.asarray(a.astype(jnp.float32) if a.dtype == jnp.bfloat16 else a, np.float64)
+    return np.asarray(a).astype(np.float64)  # bfloat16 too (ml_dtypes), with no JAX program
 
 
 def run_torch_side(
@@ -385,7 +386,7 @@ def run_jax_side(
 def _cotangent_leaves(outputs: Sequence[Any], cts: Sequence[np.ndarray]) -> list[Any]:
     """Each float64 cotangent in its output's dtype; float0 zeros for integer and boolean outputs."""
     return [
-        jnp.asarray(ct.astype(o.dtype))
+        jax.device_put(ct.astype(o.dtype))
         if jnp.issubdtype(o.dtype, jnp.inexact)
         else np.zeros(o.shape, jax.dtypes.float0)
         for o, ct in zip(outputs, cts, strict=True)
