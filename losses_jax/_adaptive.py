@@ -21,6 +21,7 @@ from jax.typing import ArrayLike, DTypeLike
 from ._base import _Loss
 from ._classification import cross_entropy
 from ._torch_semantics import as_array, check_floating, check_integer, compute_dtype, concrete_numpy, linear
+from .interop import to_numpy
 
 _NAME = "AdaptiveLogSoftmaxWithLoss"
 
@@ -125,16 +126,6 @@ def _full_log_prob(params, cutoffs: tuple[int, ...], x, head_logits):
     for i in range(len(cutoffs) - 1):
         parts.append(_log_softmax(_cluster_logits(params, i, x)) + head_lp[:, shortlist + i, None])
     return jnp.concatenate(parts, axis=1)
-
-
-def _to_numpy(value) -> np.ndarray:
-    """A torch tensor (any device, half precision included), JAX or numpy array -> numpy."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, without importing torch
-        value = value.detach().cpu()
-        if str(value.dtype) in ("torch.bfloat16", "torch.float16"):
-            value = value.float()
-        return value.numpy()
-    return np.asarray(value)
 
 
 class AdaptiveLogSoftmaxWithLoss(_Loss):
@@ -273,7 +264,7 @@ class AdaptiveLogSoftmaxWithLoss(_Loss):
         for name, shape in shapes.items():
             if name not in state_dict:
                 continue
-            value = _to_numpy(state_dict[name])
+            value = to_numpy(state_dict[name])
             if tuple(value.shape) != shape:
                 raise ValueError(
                     f"{_NAME}: size mismatch for {name}: copying a param with shape {tuple(value.shape)}, "

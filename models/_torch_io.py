@@ -19,6 +19,8 @@ from collections.abc import Mapping
 import jax.numpy as jnp
 import numpy as np
 
+from losses_jax.interop import to_numpy
+
 from ._layers import Conv2d, Linear
 from ._networks import _TutorialNet
 
@@ -28,16 +30,6 @@ __all__ = ["load_torch_state_dict", "to_torch_state_dict"]
 def _check_model(model, fn: str) -> None:
     if not isinstance(model, _TutorialNet):
         raise TypeError(f"{fn}: 'model' must be a models.Tudui or models.LeNet, got {type(model).__name__}")
-
-
-def _to_numpy(value) -> np.ndarray:
-    """torch tensor (any device, requires_grad or not, bfloat16 included), JAX or numpy -> numpy."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, without importing torch
-        value = value.detach().cpu()
-        if str(value.dtype) in ("torch.bfloat16", "torch.float16"):
-            value = value.float()
-        return value.numpy()
-    return np.asarray(value)
 
 
 def _torch_shapes(layer) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -106,7 +98,7 @@ def load_torch_state_dict(model, state_dict):
         w_shape, b_shape = _torch_shapes(layer)
         converted = []
         for key, value, role, shape in ((w_key, w, "weight", w_shape), (b_key, b, "bias", b_shape)):
-            array = _to_numpy(value)
+            array = to_numpy(value)
             if not jnp.issubdtype(array.dtype, jnp.floating):
                 raise TypeError(
                     f"load_torch_state_dict: {cls} layer {i} ({name}) {role} {key!r} must be floating, "

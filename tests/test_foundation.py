@@ -255,3 +255,22 @@ def test_repr_shows_non_default_options():
     assert repr(F.CrossEntropyLoss()) == "CrossEntropyLoss()"
     assert repr(F.NLLLoss(ignore_index=0, reduction="sum")) == "NLLLoss(reduction='sum', ignore_index=0)"
     assert repr(F.CrossEntropyLoss(weight=np.ones(3))) == "CrossEntropyLoss(weight=Array(3,))"
+
+
+def test_to_numpy_takes_torch_jax_and_numpy_values():
+    """The one conversion behind both state_dict readers: torch tensors that require grad, in half
+    precision, JAX and numpy arrays; exact values (float16/bfloat16 widened to float32 exactly)."""
+    import torch
+
+    from losses_jax.interop import to_numpy
+
+    w = torch.tensor([[1.5, -2.25], [3.0, 0.1]], requires_grad=True)
+    np.testing.assert_array_equal(to_numpy(w), w.detach().numpy())
+    for dtype in (torch.float16, torch.bfloat16):
+        half = w.detach().to(dtype)
+        got = to_numpy(half)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, half.float().numpy())
+    assert to_numpy(torch.arange(3)).dtype == np.int64
+    np.testing.assert_array_equal(to_numpy(jnp.arange(4.0)), np.arange(4.0, dtype=np.float32))
+    assert to_numpy([1, 2]).tolist() == [1, 2]
