@@ -270,10 +270,8 @@ def _maybe_distributed(args: argparse.Namespace) -> str | None:
     # Only process 0 prints; the others' stdout goes nowhere from here on. Process 0's is muted
     # for the first exchange, which connects the processes (Gloo says so on stdout).
     stdout = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
     sys.stdout.flush()
-    os.dup2(devnull, 1)
-    os.close(devnull)
+    _to_devnull(1)
     try:
         mine = jax.process_count() if args.num_processes is None else args.num_processes
         said = np.asarray(multihost_utils.process_allgather(np.int32(mine))).reshape(-1)
@@ -461,10 +459,15 @@ def exit_with(status: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     if status:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
+        _to_devnull(2)
     sys.exit(status)
+
+
+def _to_devnull(fd: int) -> None:
+    """File descriptor ``fd`` (1 or 2) writes to /dev/null from now on, whoever writes to it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def console_main() -> None:
