@@ -4,6 +4,7 @@ same number of simulated devices. Every subprocess has a timeout and is killed w
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -109,11 +110,24 @@ def _history(workdir: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The same training as 1 process x 2 devices and as 2 processes x 1 device, at once."""
-    base = tmp_path_factory.mktemp("runs")
-    one = _start(*COMMON, "--workdir", str(base / "one"), devices=2)
-    two = _processes(2, *COMMON, "--workdir", str(base / "two"))
-    results = _finish([one, *two])
+    """The same training as 1 process x 2 devices and as 2 processes x 1 device, at once.
+
+    Made once per test session: under pytest-xdist the tests that use it may run in different
+    workers, which then share one copy (the first makes it, a lock keeps the other waiting)
+    instead of each training three more processes."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # this session's directory, above each worker's own
+    base = shared / "distributed-runs"
+    with open(shared / "distributed-runs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done = base / "results.json"
+        if not done.exists():
+            base.mkdir(exist_ok=True)
+            one = _start(*COMMON, "--workdir", str(base / "one"), devices=2)
+            two = _processes(2, *COMMON, "--workdir", str(base / "two"))
+            done.write_text(json.dumps(_finish([one, *two])))
+        results = [tuple(r) for r in json.loads(done.read_text())]
     for status, out, err in results:
         assert status == 0, out + err
     return {"one": (base / "one", results[0]), "two": (base / "two", results[1:])}
