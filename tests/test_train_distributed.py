@@ -250,25 +250,30 @@ def test_a_lost_connection_is_told_from_other_runtime_errors():
 
 
 @pytest.mark.parametrize(
-    ("first", "second", "want"),
+    ("first", "second", "init_timeout", "want"),
     [
-        (("2", "0"), ("3", "1"), "argument --num-processes: the processes disagree"),
-        (("3", "0"), ("2", "1"), "error: not every process joined within --init-timeout 3 s"),
-        (("2", "0"), ("3", "2"), "--process-id"),  # the second: refused at once; the first: the timeout
+        # both join (the coordinator counts 2): the mismatch is found after joining, so a long
+        # timeout costs nothing and keeps a slow start of either process on a busy machine from
+        # ending it as "not every process joined" instead
+        (("2", "0"), ("3", "1"), 30, "argument --num-processes: the processes disagree"),
+        (("3", "0"), ("2", "1"), 3, "error: not every process joined within --init-timeout 3 s"),
+        (("2", "0"), ("3", "2"), 3, "--process-id"),  # the second: refused at once; the first: the timeout
     ],
     ids=["second-says-more", "first-says-more", "process-id-out-of-range"],
 )
-def test_processes_that_disagree_on_num_processes_stop_in_one_line(first, second, want):
+def test_processes_that_disagree_on_num_processes_stop_in_one_line(first, second, init_timeout, want):
     """--num-processes / --process-id that do not fit together: every process ends, status not 0,
     one line naming the flags, within the init timeout (plus starting Python and JAX)."""
     address = f"127.0.0.1:{_free_port()}"
     procs = [
         _start(
-            *COMMON, "--coordinator-address", address, "--num-processes", n, "--process-id", i, "--init-timeout", "3"
+            *COMMON,
+            *("--coordinator-address", address, "--num-processes", n, "--process-id", i),
+            *("--init-timeout", str(init_timeout)),
         )
         for n, i in (first, second)
     ]
-    results = _finish(procs, timeout=3 + 60)
+    results = _finish(procs, timeout=init_timeout + 60)
     named = 0
     for status, out, err in results:
         assert status not in (0, None), out + err
