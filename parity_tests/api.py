@@ -292,7 +292,7 @@ def to_jax_value(v: Any, dtype: str, int64: bool = False) -> Any:
     if _is_array(v):
         v = _as_numpy(v)
         # jax.device_put, not jnp.asarray: on jax >= 0.10 the latter compiles a program (`stage`)
-        # for every new shape and dtype, which was a fifth of the time of the parity cases.
+        # for every new shape and dtype, a large part of the parity cases' time (BENCHMARKS.md).
         if np.issubdtype(v.dtype, np.floating):
             return jax.device_put(v.astype(_NP_DTYPES[dtype]))
         if v.dtype == np.bool_:

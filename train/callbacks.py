@@ -132,9 +132,9 @@ def _summary_writer_class() -> type:
     """tensorboardX's ``SummaryWriter``, imported without importing torch.
 
     tensorboardX imports torch, when it is installed, only to name a type in its annotations;
-    that costs a training run 1-2 s of start-up (measured here) for scalars that are plain floats.
-    While it loads, ``import torch`` fails as if torch were absent (unless torch is loaded
-    already), and works again afterwards."""
+    that is most of a training run's start-up after JAX (BENCHMARKS.md), for scalars that are
+    plain floats. While it loads, ``import torch`` fails as if torch were absent (unless torch is
+    loaded already), and works again afterwards."""
     if "torch" in sys.modules:
         from tensorboardX import SummaryWriter
 
