@@ -291,7 +291,7 @@ def to_jax_value(v: Any, dtype: str, int64: bool = False) -> Any:
     ``int64``, which needs x64), booleans as bool; dicts, lists and tuples converted inside."""
     if _is_array(v):
         v = _as_numpy(v)
-        # jax.device_put, not jnp.asarray: on jax >= 0.10 the latter compiles a program (`stage`)
+        # jax.device_put, not jnp.asarray: on jax 0.10 (not 0.8) the latter compiles a program (`stage`)
         # for every new shape and dtype, a large part of the parity cases' time (BENCHMARKS.md).
         if np.issubdtype(v.dtype, np.floating):
             return jax.device_put(v.astype(_NP_DTYPES[dtype]))
