@@ -1,8 +1,8 @@
 """Arrays handed over from torch, without importing torch.
 
-The one conversion behind every reader of torch's ``state_dict`` here
-(:meth:`losses_jax.AdaptiveLogSoftmaxWithLoss.load_state_dict` and
-``models.load_torch_state_dict``), so that both accept the same values.
+The one conversion behind every reader of torch's ``state_dict``:
+:meth:`losses_jax.AdaptiveLogSoftmaxWithLoss.load_state_dict`, and code built on this library that
+loads torch weights, so that all of them accept the same values.
 """
 
 from __future__ import annotations
