@@ -112,12 +112,12 @@ def _history(workdir: Path) -> list[dict]:
 def runs(tmp_path_factory):
     """The same training as 1 process x 2 devices and as 2 processes x 1 device, at once.
 
-    Made once per test session: under pytest-xdist the tests that use it may run in different
+    Made once per pytest run: under pytest-xdist the tests that use it may run in different
     workers, which then share one copy (the first makes it, a lock keeps the other waiting)
     instead of each training three more processes."""
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # this session's directory, above each worker's own
+        shared = shared.parent  # this pytest run's directory, above each worker's own
     base = shared / "distributed-runs"
     with open(shared / "distributed-runs.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
