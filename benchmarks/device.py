@@ -40,7 +40,7 @@ def parity(path: pathlib.Path, tiny: bool) -> tuple[str, bool]:
     """(a): every case's JAX side against the recorded torch side."""
     from parity_tests.cases import all_cases
     from parity_tests.fixtures import load, reference
-    from parity_tests.harness import compare_case, run_jax
+    from parity_tests.harness import run_case
 
     data = load(path)
     cases = all_cases()
@@ -49,7 +49,7 @@ def parity(path: pathlib.Path, tiny: bool) -> tuple[str, bool]:
     per_family: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     failures = []
     for case in cases:
-        result = compare_case(case, run_jax(case), reference(data, case, path))
+        result = run_case(case, torch_side=reference(data, case, path))
         per_family[case.family][0 if result.passed else 1] += 1
         if not result.passed:
             failures.append(result.detail.splitlines()[0])

@@ -24,7 +24,7 @@ convolutions for YNNPACK instead, for programs compiled with default options (``
 from ._jit import jit
 from ._layers import Conv2d, CpuImpl, Linear, max_pool_2x2
 from ._networks import LeNet, Tudui, to_tensor
-from ._torch_io import load_torch_state_dict, to_torch_state_dict
+from ._torch_io import load_torch_state_dict, to_torch_state_dict, torch_weight_map
 
 __all__ = [
     "Conv2d",
@@ -37,4 +37,5 @@ __all__ = [
     "max_pool_2x2",
     "to_tensor",
     "to_torch_state_dict",
+    "torch_weight_map",
 ]

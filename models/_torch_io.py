@@ -14,7 +14,7 @@ torch is never imported here unless asked for (``to_torch_state_dict(..., as_tor
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import jax.numpy as jnp
 import numpy as np
@@ -24,7 +24,7 @@ from losses_jax.interop import to_numpy
 from ._layers import Conv2d, Linear
 from ._networks import _TutorialNet
 
-__all__ = ["load_torch_state_dict", "to_torch_state_dict"]
+__all__ = ["load_torch_state_dict", "to_torch_state_dict", "torch_weight_map"]
 
 
 def _check_model(model, fn: str) -> None:
@@ -42,6 +42,59 @@ def _torch_shapes(layer) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 def _first_linear(model) -> str:
     return next(name for name, layer in model.layers() if isinstance(layer, Linear))
+
+
+def _kernel_from_torch(model, name: str, layer, flatten_name: str) -> Callable:
+    """The function from a torch weight (numpy or JAX) to the layer's kernel in our layout."""
+    if isinstance(layer, Conv2d):
+        return lambda w: w.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+    if name == flatten_name:
+        c, h, wd = model._flatten_chw
+        # torch rows are (c, h, w)-ordered inputs; ours are (h, w, c)-ordered.
+        return lambda w: w.T.reshape(c, h, wd, -1).transpose(1, 2, 0, 3).reshape(c * h * wd, -1)
+    return lambda w: w.T
+
+
+def torch_weight_map(model, torch_names: Iterable[str]) -> dict[str, tuple[str, Callable]]:
+    """The ``weights`` mapping of :func:`losses_jax.testing.compare_modules` for ``model``.
+
+    Args:
+      model: a :class:`Tudui` or :class:`LeNet`.
+      torch_names: the parameter names of the torch twin, in forward order (``weight, bias`` of
+        each layer, as ``torch_module.state_dict()`` lists them); any naming, as
+        :func:`load_torch_state_dict` matches by order.
+
+    Returns:
+      ``{torch name: (NNX path, transform)}``: the same layout conversions as
+      :func:`load_torch_state_dict`, written so that JAX can differentiate through them.
+
+    Raises:
+      TypeError: ``model`` is not a tutorial network.
+      ValueError: ``torch_names`` does not hold two names per layer.
+
+    Example:
+      With ``torch_net`` the torch twin of ``model`` and ``images`` a batch in torch's NCHW::
+
+          from losses_jax.testing import compare_modules
+
+          weights = models.torch_weight_map(model, torch_net.state_dict())
+          report = compare_modules(torch_net, model, images, weights=weights, layout="nhwc")
+          assert report.ok, report
+    """
+    _check_model(model, "torch_weight_map")
+    names = list(torch_names)
+    layers = model.layers()
+    if len(names) != 2 * len(layers):
+        raise ValueError(
+            f"torch_weight_map: {type(model).__name__} has {len(layers)} layers with weight and bias, so it "
+            f"expects {2 * len(layers)} torch names in forward order; 'torch_names' has {len(names)}: {names}"
+        )
+    flatten_name = _first_linear(model)
+    out: dict[str, tuple[str, Callable]] = {}
+    for i, (name, layer) in enumerate(layers):
+        out[names[2 * i]] = (f"{name}.kernel", _kernel_from_torch(model, name, layer, flatten_name))
+        out[names[2 * i + 1]] = (f"{name}.bias", lambda b: b)
+    return out
 
 
 def load_torch_state_dict(model, state_dict):
@@ -111,15 +164,7 @@ def load_torch_state_dict(model, state_dict):
                 )
             converted.append(array.astype(layer.kernel.dtype))
         w, b = converted
-        if isinstance(layer, Conv2d):
-            kernel = w.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-        elif name == flatten_name:
-            c, h, wd = model._flatten_chw
-            # torch rows are (c, h, w)-ordered inputs; ours are (h, w, c)-ordered.
-            kernel = w.T.reshape(c, h, wd, -1).transpose(1, 2, 0, 3).reshape(c * h * wd, -1)
-        else:
-            kernel = w.T
-        new_values.append((layer, kernel, b))
+        new_values.append((layer, _kernel_from_torch(model, name, layer, flatten_name)(w), b))
 
     for layer, kernel, bias in new_values:
         layer.kernel[...] = jnp.asarray(kernel)

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         except Exception as e:  # a crash is a failure of that row, not of the report
             from parity_tests.harness import Result
 
-            result = Result(case, float("inf"), float("inf"), False, f"{case.family} / {case.id}: {e!r}")
+            result = Result(case, None, repr(e))
         families.setdefault(case.family, []).append(result)
         if sys.stderr.isatty():
             print(f"\r{i}/{len(cases)} cases", end="", file=sys.stderr, flush=True)

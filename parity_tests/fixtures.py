@@ -1,11 +1,12 @@
 """Torch's side of every parity case, recorded once so that it can be compared where torch 2.13 is not.
 
-``python -m parity_tests.fixtures [--out PATH] [--limit N]`` runs :func:`parity_tests.harness.run_torch`
+``python -m parity_tests.fixtures [--out PATH] [--limit N]`` runs :func:`parity_tests.harness.record_torch`
 for every case of :func:`parity_tests.cases.all_cases` (the first ``N`` with ``--limit``) and writes
 one compressed ``.npz``: per case, keyed ``family|id``, its value and gradients, and a hash of its
 inputs; plus the torch version and the case count. Values are stored as float32 where that is exact
 (every case below float64), else float64. :func:`load` reads it back and :func:`reference` returns a
-case's recorded side, refusing a stale one (inputs changed since it was built).
+case's recorded side, refusing a stale one (inputs changed since it was built), as a
+:class:`losses_jax.testing.Reference`.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def build(out: pathlib.Path, limit: int | None = None) -> int:
     import torch
 
     from .cases import all_cases
-    from .harness import run_torch
+    from .harness import record_torch
 
     if not torch.__version__.startswith(TORCH_VERSION):
         raise FixtureError(f"fixtures need torch {TORCH_VERSION}, this is torch {torch.__version__}")
@@ -76,7 +77,8 @@ def build(out: pathlib.Path, limit: int | None = None) -> int:
     arrays: dict[str, np.ndarray] = {}
     for case in cases:
         key = case_key(case)
-        value, grads = run_torch(case)
+        recorded = record_torch(case)
+        (value,), grads = recorded.outputs, recorded.grads
         arrays[f"{key}|value"] = _compact(value)
         for i, g in enumerate(grads):
             arrays[f"{key}|grad{i}"] = _compact(g)
@@ -100,14 +102,17 @@ def load(path: pathlib.Path | str) -> dict[str, np.ndarray]:
 
 
 def reference(data: dict[str, np.ndarray], case, path: pathlib.Path | str = DEFAULT_PATH):
-    """A case's recorded torch side ``(value, grads)`` in float64; :class:`FixtureError` when absent or stale."""
+    """A case's recorded torch side, a :class:`losses_jax.testing.Reference` in float64 for
+    ``harness.run_case(case, torch_side=...)``; :class:`FixtureError` when absent or stale."""
+    from .harness import reference as make_reference
+
     key = case_key(case)
     if f"{key}|hash" not in data:
         raise FixtureError(f"parity fixtures at {path} lack case {key}; " + HOW.format(path=path))
     if str(data[f"{key}|hash"]) != input_hash(case):
         raise FixtureError(f"parity fixtures at {path} are stale (inputs of {key} changed); " + HOW.format(path=path))
     grads = [np.asarray(data[f"{key}|grad{i}"], np.float64) for i in range(int(data[f"{key}|ngrad"]))]
-    return np.asarray(data[f"{key}|value"], np.float64), grads
+    return make_reference(case, np.asarray(data[f"{key}|value"], np.float64), grads)
 
 
 def main(argv: list[str] | None = None) -> int:

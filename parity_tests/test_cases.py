@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from parity_tests.cases import all_cases
-from parity_tests.harness import assert_parity
+from parity_tests.harness import assert_case
 
 CASES = all_cases()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.family}|{c.id}" for c in CASES])
 def test_parity(case):
-    assert_parity(case)
+    assert_case(case)

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import losses_jax as F
-from parity_tests.harness import Case, assert_parity
+from parity_tests.harness import Case, assert_case
 
 
 @st.composite
@@ -82,7 +82,7 @@ def test_ctc_random(problem, reduction, zero_infinity, concatenated, normalised,
             "jax_fn": lambda *a: jax.jit(functools.partial(F.ctc_loss, **kw))(*a),
             "torch_fn": functools.partial(TF.ctc_loss, **kw),
         }
-    assert_parity(
+    assert_case(
         Case(
             "hypothesis",
             "ctc_loss",

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parity_tests.harness import Case, assert_parity
+from parity_tests.harness import Case, assert_case
 
 reductions = st.sampled_from(["none", "mean", "sum"])
 dtypes = st.sampled_from(["float32", "float64"])
@@ -55,7 +55,7 @@ def test_pointwise_margin_losses(fn, shape, reduction, margin, ties, others, dty
         args, grad, kw["margin"] = (x, np.asarray(_values(g, shape, ties)), t), (0, 1, 2), margin
     else:
         args, grad = (x, t), (0,)
-    assert_parity(Case("hypothesis", fn, args, kw, grad=grad, dtype=dtype, label=f"{shape}"))
+    assert_case(Case("hypothesis", fn, args, kw, grad=grad, dtype=dtype, label=f"{shape}"))
 
 
 @settings(max_examples=25)
@@ -89,7 +89,7 @@ def test_cosine_embedding(n, d, batched, reduction, margin, zero_rows, ties, oth
         nonzero = norms[norms > 0]
         if nonzero.size:
             atol = 1e-12 * max(1.0, 1.0 / max(float(nonzero.min()), 1e-6))
-    assert_parity(
+    assert_case(
         Case(
             "hypothesis",
             "cosine_embedding_loss",
@@ -130,7 +130,7 @@ def test_multi_margin(n, c, layout, p, margin, weighted, reduction, ties, dtype,
     kw = {"p": p, "margin": margin, "reduction": reduction}
     if weighted:
         kw["weight"] = g.uniform(0.1, 2.0, size=(c,))
-    assert_parity(Case("hypothesis", "multi_margin_loss", (x, t), kw, dtype=dtype, label=f"{xs}"))
+    assert_case(Case("hypothesis", "multi_margin_loss", (x, t), kw, dtype=dtype, label=f"{xs}"))
 
 
 @settings(max_examples=30)
@@ -152,7 +152,7 @@ def test_multilabel_margin(n, c, batched, reduction, pad_frac, ties, dtype, seed
     x = np.asarray(_values(g, shape, ties))
     t = g.integers(0, c, size=shape)
     t = np.where(g.uniform(size=shape) < pad_frac, -1, t)  # -1 anywhere: only entries before the first count
-    assert_parity(
+    assert_case(
         Case(
             "hypothesis",
             "multilabel_margin_loss",
@@ -181,7 +181,7 @@ def test_multilabel_soft_margin(shape, reduction, weighted, hard, scale, dtype, 
     args, grad = (x, t), (0, 1)
     if weighted:
         args, grad = (x, t, g.uniform(0.1, 2.0, size=shape[-1:])), (0, 1, 2)
-    assert_parity(
+    assert_case(
         Case(
             "hypothesis",
             "multilabel_soft_margin_loss",
@@ -225,7 +225,7 @@ def test_triplet(n, d, batched, p, eps, swap, margin, reduction, ties, distance,
             from parity_tests.cases.margin import squared_euclidean
 
             kw["distance_function"] = squared_euclidean
-    assert_parity(Case("hypothesis", fn, (a, pos, neg), kw, grad=(0, 1, 2), dtype=dtype, label=f"{shape}"))
+    assert_case(Case("hypothesis", fn, (a, pos, neg), kw, grad=(0, 1, 2), dtype=dtype, label=f"{shape}"))
 
 
 @settings(max_examples=30)
@@ -249,7 +249,7 @@ def test_pairwise_distance(s1, s2, p, eps, keepdim, ties, dtype, seed):
     out_shape = np.broadcast_shapes(s1, s2)
     if (p == np.inf or p < 0) and out_shape and out_shape[-1] == 0:
         p = 2  # torch: the max, min and negative norms of an empty vector are errors (no identity)
-    assert_parity(
+    assert_case(
         Case(
             "hypothesis",
             "pairwise_distance",
@@ -298,7 +298,7 @@ def test_cosine_similarity(shape, data, eps, zero, tiny, ties, dtype, seed):
         nonzero = norms[norms > 0]
         if nonzero.size:
             atol = 1e-12 * max(1.0, 1.0 / max(float(nonzero.min()), eps))
-    assert_parity(
+    assert_case(
         Case(
             "hypothesis",
             "cosine_similarity",

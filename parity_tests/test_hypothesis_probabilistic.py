@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parity_tests.harness import Case, assert_parity
+from parity_tests.harness import Case, assert_case
 
 reductions = st.sampled_from(["none", "mean", "sum"])
 dtypes = st.sampled_from(["float32", "float64"])
@@ -51,7 +51,7 @@ def test_robust(fn, shape, reduction, param, ties, weighted, dtype, seed):
             kw["weight"] = g.uniform(0.0, 2.0, size=shape)
     else:
         kw["beta"] = param
-    assert_parity(
+    assert_case(
         Case(
             "hypothesis", fn, (np.asarray(pair[0]), np.asarray(pair[1])), kw, grad=(0, 1), dtype=dtype, label=f"{shape}"
         )
@@ -77,7 +77,7 @@ def test_binary_cross_entropy(data, shape, reduction, weighted, edge_frac, dtype
     kw = {"reduction": reduction}
     if weighted:
         kw["weight"] = g.uniform(0.1, 2.0, size=data.draw(broadcast_to(shape)))
-    assert_parity(
+    assert_case(
         Case(
             "hypothesis",
             "binary_cross_entropy",
@@ -111,7 +111,7 @@ def test_binary_cross_entropy_with_logits(data, shape, reduction, weighted, pos,
         kw["weight"] = g.uniform(0.1, 2.0, size=data.draw(broadcast_to(shape)))
     if pos:
         kw["pos_weight"] = g.uniform(0.1, 5.0, size=data.draw(broadcast_to(shape)))
-    assert_parity(
+    assert_case(
         Case("hypothesis", "binary_cross_entropy_with_logits", (x, t), kw, grad=(0, 1), dtype=dtype, label=f"{shape}")
     )
 
@@ -132,7 +132,7 @@ def test_kl_div(shape, reduction, log_target, zero_frac, dtype, seed):
     if log_target:
         t = np.asarray(np.log(g.uniform(0.01, 1.0, size=shape)))
     kw = {"reduction": reduction, "log_target": log_target}
-    assert_parity(Case("hypothesis", "kl_div", (x, t), kw, grad=(0, 1), dtype=dtype, label=f"{shape}"))
+    assert_case(Case("hypothesis", "kl_div", (x, t), kw, grad=(0, 1), dtype=dtype, label=f"{shape}"))
 
 
 @settings(max_examples=30)
@@ -153,7 +153,7 @@ def test_poisson_nll_loss(shape, reduction, log_input, full, eps, rate, dtype, s
     x = np.asarray(x if log_input else np.exp(x))
     kw = {"reduction": reduction, "log_input": log_input, "full": full, "eps": eps}
     # the target gradient is NaN at target 0 with full=True, in torch and here alike
-    assert_parity(Case("hypothesis", "poisson_nll_loss", (x, t), kw, grad=(0, 1), dtype=dtype, label=f"{shape}"))
+    assert_case(Case("hypothesis", "poisson_nll_loss", (x, t), kw, grad=(0, 1), dtype=dtype, label=f"{shape}"))
 
 
 @st.composite
@@ -191,6 +191,6 @@ def test_gaussian_nll_loss(problem, reduction, full, eps, vscale, dtype, seed):
     else:
         var, grad = np.asarray(g.uniform(0.0, 2.0, size=vshape) * vscale), (0, 1, 2)
     kw = {"reduction": reduction, "full": full, "eps": eps}
-    assert_parity(
+    assert_case(
         Case("hypothesis", "gaussian_nll_loss", (x, t, var), kw, grad=grad, dtype=dtype, label=f"{shape} var {vshape}")
     )

@@ -17,7 +17,7 @@ import losses_jax
 from losses_jax import LinearCrossEntropyOptions
 from parity_tests.cases._data import class_targets, normal, positive, probabilities
 from parity_tests.cases.linear import _fns
-from parity_tests.harness import Case, assert_parity
+from parity_tests.harness import Case, assert_case
 
 x64 = normal("lx", (6, 4)).astype(np.float32)
 w54 = normal("lw", (5, 4)).astype(np.float32)
@@ -149,7 +149,7 @@ def test_hypothesis_against_torch(problem):
     # the 'mean' normaliser is 0, which random problems hit (test above).
     tf, jf = _fns(chunk, torch_reference=True)
     grad = (0, 1) + ((2,) if probs else ()) + ((3,) if len(args) > 3 else ())
-    assert_parity(
+    assert_case(
         Case(
             "linear_cross_entropy: hypothesis",
             "linear_cross_entropy",

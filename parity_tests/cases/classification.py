@@ -311,7 +311,6 @@ def cases() -> list[Case]:
                 (_input("nll_loss", "i64", (6, C)), class_targets("i64", (6,), C)),
                 dtype=dtype,
                 label="int64 targets",
-                int64_in_jax=True,
             )
         )
     for dtype, red in itertools.product(HALF_DTYPES, REDUCTIONS):
