@@ -12,7 +12,10 @@ Class API (``torch.nn`` names)::
 
 Every function is pure and works under ``jax.jit``, ``jax.grad`` and ``jax.vmap``. Parity with
 torch is certified against torch ``2.13.0`` (see ``TORCH_VERSION`` and ``python -m parity_tests``).
+``losses_jax.testing`` checks your own torch -> JAX ports the same way: values and gradients.
 """
+
+from importlib import metadata as _metadata
 
 from ._adaptive import AdaptiveLogSoftmaxWithLoss
 from ._classification import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
@@ -54,7 +57,10 @@ from ._probabilistic import (
 from ._reduction import REDUCTIONS
 from ._regression import HuberLoss, L1Loss, MSELoss, SmoothL1Loss, huber_loss, l1_loss, mse_loss, smooth_l1_loss
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("losses-jax")  # one source: pyproject.toml, through the installed metadata
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 #: The torch release whose ``torch.nn`` losses this package is certified to match.
 TORCH_VERSION = "2.13.0"
