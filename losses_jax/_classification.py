@@ -2,7 +2,7 @@
 
 Layout is torch's: the class dimension is axis 1, or axis 0 for an unbatched ``(C,)`` input.
 
-Class-index targets share one core (:func:`_index_target_loss`). Cross-entropy is evaluated as
+Class-index targets share one core (`_index_target_loss`). Cross-entropy is evaluated as
 ``log(sum(exp(x - max))) - (x[target] - max)`` rather than through a materialised ``log_softmax``:
 the same numbers (torch shifts by the max the same way), but XLA fuses it into reductions over the
 logits, which keeps the forward and backward passes close to one read of the logits each.
@@ -37,8 +37,10 @@ from ._xla_cpu import unshared
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def _softmax_cross_entropy_parts(x, target, weight, axis, smoothing):
-    """Per position: ``nll = -log_softmax(x)[target]`` and, when ``smoothing``,
-    ``smooth = sum_c w_c * -log_softmax(x)_c`` (``w`` = 1 when ``weight`` is None).
+    """Per position, the two parts of cross-entropy: ``nll`` and, when ``smoothing``, ``smooth``.
+
+    ``nll = -log_softmax(x)[target]`` and ``smooth = sum_c w_c * -log_softmax(x)_c`` (``w`` = 1
+    when ``weight`` is None).
 
     log_softmax is computed as torch computes it: shifted by the row max first, so large logits
     keep every digit (``logsumexp(x) - x_t`` loses them: float32's spacing at 1e4 is 1e-3).
@@ -152,7 +154,7 @@ def _index_target_loss(x, target, weight, ignore_index, reduction, label_smoothi
 
 
 def _checked_index_target_loss(fn, input, target, weight, ignore_index, reduction, label_smoothing):
-    """Validate a class-index problem, then :func:`_index_target_loss` in the compute dtype."""
+    """Validate a class-index problem, then `_index_target_loss` in the compute dtype."""
     target = check_index_target(input, target, fn)
     n_classes = input.shape[class_axis(input)]
     weight = check_class_weight(None if weight is None else as_array(weight, "weight", fn), n_classes, fn)
@@ -182,10 +184,11 @@ def nll_loss(
 ) -> jax.Array:
     r"""Negative log-likelihood loss, as ``torch.nn.functional.nll_loss``.
 
-    .. math::
-        \ell_n = -w_{y_n} \, x_{n, y_n} \cdot \mathbb{1}[y_n \ne \text{ignore\_index}]
+    $$
+    \ell_n = -w_{y_n} \, x_{n, y_n} \cdot \mathbb{1}[y_n \ne \text{ignore\_index}]
+    $$
 
-    ``'sum'`` sums :math:`\ell`; ``'mean'`` divides that sum by :math:`\sum_n w_{y_n}` over the
+    ``'sum'`` sums $\ell$; ``'mean'`` divides that sum by $\sum_n w_{y_n}$ over the
     non-ignored positions (NaN when that total is 0, e.g. every target ignored, as in torch).
 
     Shapes:
@@ -200,6 +203,17 @@ def nll_loss(
     target outside ``[0, C)`` raises torch's ``IndexError`` when the target is concrete; under
     ``jit``/``vmap``/``grad`` tracing the values cannot be checked, and such positions give a
     NaN loss (and NaN gradients), never a plausible number.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> log_probs = jax.nn.log_softmax(jnp.array([[0.1, 0.2, 0.3], [2.0, 0.0, -1.0]]), axis=1)
+      >>> target = jnp.array([1, 0])
+      >>> F.nll_loss(log_probs, target)
+      Array(0.6358..., dtype=float32)
+      >>> F.nll_loss(log_probs, target, weight=jnp.array([1.0, 2.0, 1.0]))
+      Array(0.7912..., dtype=float32)
     """
     fn = "nll_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -224,24 +238,26 @@ def cross_entropy(
     Equivalent to ``nll_loss(log_softmax(input, 1), target, ...)`` for class indices, plus torch's
     label smoothing and class-probability targets.
 
-    **Class-index targets** (integer ``target``; shapes as :func:`nll_loss`), with
-    :math:`\varepsilon` = ``label_smoothing`` and :math:`C` classes:
+    **Class-index targets** (integer ``target``; shapes as [`nll_loss`][losses_jax.nll_loss]), with
+    $\varepsilon$ = ``label_smoothing`` and $C$ classes:
 
-    .. math::
-        \ell_n = (1 - \varepsilon)\, w_{y_n} (-\log p_{n, y_n})
-                 + \frac{\varepsilon}{C} \sum_c w_c (-\log p_{n, c}),
-        \qquad p_n = \operatorname{softmax}(x_n)
+    $$
+    \ell_n = (1 - \varepsilon)\, w_{y_n} (-\log p_{n, y_n})
+    + \frac{\varepsilon}{C} \sum_c w_c (-\log p_{n, c}),
+    \qquad p_n = \operatorname{softmax}(x_n)
+    $$
 
-    and :math:`\ell_n = 0` where :math:`y_n` is ``ignore_index``. ``'mean'`` divides the sum by
-    :math:`\sum_n w_{y_n}` over non-ignored positions (NaN when it is 0, as torch).
+    and $\ell_n = 0$ where $y_n$ is ``ignore_index``. ``'mean'`` divides the sum by
+    $\sum_n w_{y_n}$ over non-ignored positions (NaN when it is 0, as torch).
 
     **Class-probability targets** (floating ``target`` of exactly the input's shape):
 
-    .. math::
-        \ell_n = -\sum_c w_c \, \tilde y_{n, c} \log p_{n, c}, \qquad
-        \tilde y = (1 - \varepsilon) y + \varepsilon / C
+    $$
+    \ell_n = -\sum_c w_c \, \tilde y_{n, c} \log p_{n, c}, \qquad
+    \tilde y = (1 - \varepsilon) y + \varepsilon / C
+    $$
 
-    ``'mean'`` divides the sum by the number of positions :math:`N d_1 \cdots d_K` (weights do
+    ``'mean'`` divides the sum by the number of positions $N d_1 \cdots d_K$ (weights do
     not enter the normaliser, as in torch); ``ignore_index`` does not apply.
 
     Shapes: input ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)`` of logits; weight ``(C)``;
@@ -252,8 +268,22 @@ def cross_entropy(
     0 probability on an ``-inf`` logit gives NaN, as in torch). Half-precision inputs are
     computed in float32 and rounded back.
 
-    Bad input: as :func:`nll_loss`; additionally ``label_smoothing`` outside ``[0, 1]`` raises
+    Bad input: as [`nll_loss`][losses_jax.nll_loss]; additionally ``label_smoothing`` outside ``[0, 1]`` raises
     ``ValueError``, an integer target of the input's shape raises ``TypeError``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> logits = jnp.array([[0.1, 0.2, 0.3]])
+      >>> target = jnp.array([1])
+      >>> F.cross_entropy(logits, target)                      # the tutorial's number
+      Array(1.1019..., dtype=float32)
+      >>> F.cross_entropy(logits, jnp.array([[0.0, 0.5, 0.5]]))  # class probabilities
+      Array(1.0519..., dtype=float32)
+      >>> F.cross_entropy(jnp.array([[0.1, 0.2, 0.3], [1.0, 0.0, -1.0]]), jnp.array([1, -100]))  # -100: ignored
+      Array(1.1019..., dtype=float32)
+      >>> F.cross_entropy(logits, jnp.array([2]), label_smoothing=0.1)
+      Array(1.0119..., dtype=float32)
     """
     fn = "cross_entropy"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -298,7 +328,7 @@ def _prob_target_cross_entropy(input, target, weight, reduction, label_smoothing
 
 
 class NLLLoss(_WeightedLoss):
-    """Negative log-likelihood loss; see :func:`losses_jax.nll_loss`.
+    """Negative log-likelihood loss; see [`losses_jax.nll_loss`][losses_jax.nll_loss].
 
     ``NLLLoss(weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean')``.
     Shapes: input ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)`` log-probabilities; target
@@ -323,7 +353,7 @@ class NLLLoss(_WeightedLoss):
 
 
 class CrossEntropyLoss(_WeightedLoss):
-    """Cross-entropy from logits; see :func:`losses_jax.cross_entropy`.
+    """Cross-entropy from logits; see [`losses_jax.cross_entropy`][losses_jax.cross_entropy].
 
     ``CrossEntropyLoss(weight=None, size_average=None, ignore_index=-100, reduce=None,
     reduction='mean', label_smoothing=0.0)``.
