@@ -191,18 +191,29 @@ def nll_loss(
     ``'sum'`` sums $\ell$; ``'mean'`` divides that sum by $\sum_n w_{y_n}$ over the
     non-ignored positions (NaN when that total is 0, e.g. every target ignored, as in torch).
 
-    Shapes:
-      input: ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)``: log-probabilities.
-      target: ``()`` (or ``(1,)``) for a ``(C)`` input, else ``(N)`` or ``(N, d1, ..., dK)``;
-        integer class indices in ``[0, C)`` or ``ignore_index``. Any integer dtype is accepted
+    Args:
+      input: log-probabilities, ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)``.
+      target: integer class indices in ``[0, C)`` or ``ignore_index``: ``()`` (or ``(1,)``) for a
+        ``(C)`` input, else ``(N)`` or ``(N, d1, ..., dK)``. Any integer dtype is accepted
         (torch wants int64; JAX's default is int32).
-      weight: ``(C)``, a rescaling weight per class.
-      output: scalar, or the target's shape for ``reduction='none'``.
+      weight: optional rescaling weight per class, ``(C)``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      ignore_index: a target value that contributes nothing, to the loss or to the ``'mean'``
+        normaliser.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
 
-    Bad input: shape and dtype mistakes raise ``ValueError`` / ``TypeError`` at trace time. A
-    target outside ``[0, C)`` raises torch's ``IndexError`` when the target is concrete; under
-    ``jit``/``vmap``/``grad`` tracing the values cannot be checked, and such positions give a
-    NaN loss (and NaN gradients), never a plausible number.
+    Returns:
+      A scalar, or the target's shape for ``reduction='none'``.
+
+    Raises:
+      ValueError: shape mistakes or an unknown ``reduction``, at trace time (so also under
+        ``jit``).
+      TypeError: a floating ``target`` or an integer ``input``.
+      IndexError: a target outside ``[0, C)`` when the target is concrete (torch's message).
+        Under ``jit``/``vmap``/``grad`` the values cannot be checked: such positions give a NaN
+        loss (and NaN gradients), never a plausible number.
 
     Example:
       >>> import jax
@@ -260,16 +271,31 @@ def cross_entropy(
     ``'mean'`` divides the sum by the number of positions $N d_1 \cdots d_K$ (weights do
     not enter the normaliser, as in torch); ``ignore_index`` does not apply.
 
-    Shapes: input ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)`` of logits; weight ``(C)``;
-    output scalar, or the input's shape without the class axis for ``reduction='none'``.
-
     Numerics: ``logsumexp`` with the max subtracted, so logits of +-1e4 give exact losses;
     ``-inf`` logits for non-target classes are fine (an ``-inf`` target logit gives ``inf``, a
     0 probability on an ``-inf`` logit gives NaN, as in torch). Half-precision inputs are
     computed in float32 and rounded back.
 
-    Bad input: as [`nll_loss`][losses_jax.nll_loss]; additionally ``label_smoothing`` outside ``[0, 1]`` raises
-    ``ValueError``, an integer target of the input's shape raises ``TypeError``.
+    Args:
+      input: logits, ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)``.
+      target: class indices (integer, shaped as for [`nll_loss`][losses_jax.nll_loss]) or class
+        probabilities (floating, of exactly ``input``'s shape).
+      weight: optional rescaling weight per class, ``(C)``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      ignore_index: a class-index target value that contributes nothing.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+      label_smoothing: $\varepsilon$ in ``[0, 1]``.
+
+    Returns:
+      A scalar, or the input's shape without the class axis for ``reduction='none'``.
+
+    Raises:
+      ValueError: as [`nll_loss`][losses_jax.nll_loss]; also a ``label_smoothing`` outside
+        ``[0, 1]``.
+      TypeError: an integer target of the input's shape.
+      IndexError: as [`nll_loss`][losses_jax.nll_loss].
 
     Example:
       >>> import jax.numpy as jnp

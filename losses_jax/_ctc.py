@@ -338,15 +338,28 @@ def ctc_loss(
     no path can produce (too short an input) gives ``inf``; ``zero_infinity=True`` turns those
     losses, and their gradients, into 0.
 
-    Shapes:
+    Args:
       log_probs: ``(T, N, C)`` or unbatched ``(T, C)``; log-probabilities (e.g. ``log_softmax``).
       targets: padded ``(N, S)`` or concatenated ``(sum(target_lengths),)``; unbatched: ``(S,)``
         (concatenated, so ``S = target_length``) or ``(1, S)``. Class indices in ``[0, C)``;
         any integer or floating dtype (truncated, as torch's ``.to(long)``).
-      input_lengths, target_lengths: arrays (any shape with ``N`` elements), lists or tuples of
-        ints; 0-d arrays for unbatched input. ``input_lengths[n] <= T``,
-        ``target_lengths[n] <= S``. Plain Python ints are rejected, as torch rejects them.
-      output: scalar, or ``(N,)`` (``()`` unbatched) for ``reduction='none'``.
+      input_lengths: an array (any shape with ``N`` elements), a list or a tuple of ints; a 0-d
+        array for unbatched input. ``input_lengths[n] <= T``. Plain Python ints are rejected,
+        as torch rejects them.
+      target_lengths: as ``input_lengths``; ``target_lengths[n] <= S``.
+      blank: the blank class, in ``[0, C)``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+      zero_infinity: turn infinite losses, and their gradients, into 0.
+
+    Returns:
+      A scalar, or ``(N,)`` (``()`` unbatched) for ``reduction='none'``.
+
+    Raises:
+      ValueError: shape and ``blank`` mistakes (at trace time); with concrete lengths and
+        targets, a length out of range, ``sum(target_lengths) != targets.shape[0]`` or a target
+        outside ``[0, C)``.
+      TypeError: a plain Python int for a length, a dtype torch refuses, or forward-mode
+        differentiation (``jvp``, ``jacfwd``).
 
     Gradient: torch's, $y - \text{occupancy}$ (see the module docstring); it equals the
     partial derivative plus $y_{t,n,c}$, a term that cancels when ``log_probs`` is a

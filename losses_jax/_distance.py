@@ -133,9 +133,20 @@ def pairwise_distance(
     ``inf`` / ``-inf`` take the largest / smallest magnitude, negative values give torch's
     $(\sum |d_j|^p)^{1/p}$.
 
-    Shapes: ``x1`` and ``x2`` broadcast together; the norm runs over the last dimension of the
-    broadcast shape (which must match); output is the broadcast shape without it (kept as 1 with
-    ``keepdim=True``). 0-d inputs give a 0-d distance. Integer inputs are promoted to float.
+    Args:
+      x1: vectors along the last dimension; broadcasts with ``x2``. Integers are promoted to
+        float.
+      x2: as ``x1``.
+      p: the norm's degree, any real.
+      eps: added to the difference.
+      keepdim: keep the last dimension, of size 1.
+
+    Returns:
+      The broadcast shape without its last dimension (kept as 1 with ``keepdim=True``); 0-d
+      inputs give a 0-d distance.
+
+    Raises:
+      ValueError: shapes that do not broadcast.
 
     Gradients follow torch's ``norm_backward``: 0 at a zero difference (only reachable with
     ``eps=0``), ``sign`` for ``p=1``, ties share the gradient for ``p=inf``, none for ``p=0``.
@@ -177,10 +188,20 @@ def cosine_similarity(x1: ArrayLike, x2: ArrayLike, dim: int = 1, eps: float = 1
     *unclamped* norm; this is reproduced (below ``eps`` the gradient is not that of a constant
     denominator). At an exactly zero vector the norm's gradient is 0, as in torch.
 
-    Shapes: ``x1`` and ``x2`` broadcast together; ``dim`` (negative allowed) indexes the broadcast
-    shape; output is the broadcast shape without ``dim``. At least one input must be floating
-    point (``TypeError`` otherwise); ``eps`` must be non-negative (``ValueError``); a ``dim``
-    out of range raises `DimensionError` (both ``ValueError`` and torch's ``IndexError``).
+    Args:
+      x1: vectors along ``dim``; broadcasts with ``x2``. At least one input must be floating
+        point.
+      x2: as ``x1``.
+      dim: the axis of the vectors (negative allowed), of the broadcast shape.
+      eps: the smallest norm, >= 0.
+
+    Returns:
+      The broadcast shape without ``dim``.
+
+    Raises:
+      TypeError: two integer inputs.
+      ValueError: a negative ``eps``, shapes that do not broadcast, or a ``dim`` out of range
+        (then also torch's ``IndexError``).
 
     Example:
       >>> import jax.numpy as jnp

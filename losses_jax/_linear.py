@@ -212,14 +212,30 @@ def linear_cross_entropy(
     ``ignore_index=None`` (the default) means ``-100`` for class-index targets; giving it with a
     probability target raises ``ValueError`` (torch's rule).
 
-    Shapes (``H`` = in_features, ``C`` classes, optional ``d1, ..., dK``):
+    Shapes below: ``H`` in_features, ``C`` classes, optional ``d1, ..., dK``.
+
+    Args:
       input: ``(H)`` or ``(N, H)`` (K-dimensional losses need the batched form).
       linear_weight: ``(C, H)`` or ``(C, d1, ..., dK, H)``; the logits are
         ``(N, C, d1, ..., dK)``, the class axis 1 as in ``cross_entropy``.
-      linear_bias: ``(C)`` or ``(C, d1, ..., dK)``, keyword only.
       target: class indices ``()``, ``(N)`` or ``(N, d1, ..., dK)``; or class probabilities of
         the logits' shape (floating).
-      output: scalar, or ``()``, ``(N)``, ``(N, d1, ..., dK)`` for ``reduction='none'``.
+      linear_bias: ``(C)`` or ``(C, d1, ..., dK)``.
+      weight: optional rescaling weight per class, ``(C)``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+      ignore_index: as in ``cross_entropy``; ``None`` means ``-100`` for class indices.
+      label_smoothing: as in ``cross_entropy``.
+      options: ``None`` (the reference path) or a
+        [`LinearCrossEntropyOptions`][losses_jax.LinearCrossEntropyOptions] (the chunked path,
+        below).
+
+    Returns:
+      A scalar, or ``()``, ``(N)``, ``(N, d1, ..., dK)`` for ``reduction='none'``.
+
+    Raises:
+      ValueError: shapes that do not fit, an unknown ``reduction``, or ``ignore_index`` given
+        with a probability target; otherwise as ``cross_entropy``.
+      TypeError: forward-mode differentiation (``jvp``, ``jacfwd``) of the chunked path.
 
     ``options`` (a [`LinearCrossEntropyOptions`][losses_jax.LinearCrossEntropyOptions], keyword only):
     ``None`` is the reference path, which materialises the logits. An options object selects the chunked path:

@@ -129,8 +129,22 @@ def hinge_embedding_loss(
     i.e. $x_i$ for $y_i = 1$, $\max(0, \Delta - x_i)$ for $y_i = -1$
     ($\Delta$ = ``margin``); any other target value gets both terms, as in torch.
 
-    Shapes: ``input`` and ``target`` broadcast together (no warning, as torch); output is the
-    broadcast shape for ``'none'``, else a scalar; dtype is ``input``'s. The gradient at
+    Args:
+      input: distances (or any values), floating point.
+      target: ``1`` or ``-1``, broadcasting with ``input`` (no warning, as torch).
+      margin: $\Delta$.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``; dtype is ``input``'s.
+
+    Raises:
+      ValueError: an unknown ``reduction`` or shapes that do not broadcast.
+
+    The gradient at
     $\Delta - x_i = 0$ is -1 (torch's ``clamp_min``); NaN inputs give NaN values with a
     zero gradient on the clamped branch, as in torch.
 
@@ -177,6 +191,23 @@ def margin_ranking_loss(
     All three inputs must have the same number of dimensions (``ValueError`` otherwise, as
     torch's ``RuntimeError``) and broadcast together. ``target`` is differentiable, as in torch.
     The gradient at the kink (argument exactly 0) passes, as torch's ``clamp_min``.
+
+    Args:
+      input1: scores of the first item.
+      input2: scores of the second item, of ``input1``'s number of dimensions.
+      target: ``1`` where ``input1`` should rank higher, ``-1`` where ``input2`` should.
+      margin: $\Delta$.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: inputs of different numbers of dimensions, shapes that do not broadcast, or
+        an unknown ``reduction``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -227,8 +258,22 @@ def soft_margin_loss(
     ``-y x`` exceeds ~88.7 in float32 / ~709.8 in float64; here the value is the finite
     ``-y x`` and the gradient ``-y``. Everywhere else the numbers agree to rounding.
 
-    Shapes: ``target`` must broadcast to ``input``'s shape (torch writes into an input-shaped
-    output, so a target that would enlarge it is a ``ValueError``). ``target`` is not
+    Args:
+      input: scores, any shape, floating point.
+      target: ``1`` or ``-1``; must broadcast to ``input``'s shape (torch writes into an
+        input-shaped output, so a target that would enlarge it is a ``ValueError``).
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``input``'s shape for ``'none'``; dtype is ``input``'s.
+
+    Raises:
+      ValueError: an unknown ``reduction`` or a ``target`` that does not broadcast to ``input``.
+
+    ``target`` is not
     differentiable in torch; here its gradient is simply the math. Output dtype is ``input``'s.
 
     Example:
@@ -284,9 +329,24 @@ def cosine_embedding_loss(
     with torch's $\epsilon$ = ``float32(1e-12)`` added to each squared norm (so zero
     vectors give $\cos = 0$ and finite gradients, exactly as torch).
 
-    Shapes: ``(N, D)`` inputs with ``(N)`` target, or unbatched ``(D)`` inputs with a 0-d
-    target; ``input1`` and ``input2`` broadcast together. Output ``(N)`` / ``()`` for
-    ``'none'``. ``target`` is not differentiated (its only use is ``== 1`` / ``== -1``).
+    Args:
+      input1: ``(N, D)`` or unbatched ``(D)``.
+      input2: as ``input1``, broadcasting with it.
+      target: ``(N)`` (a 0-d target for unbatched inputs), ``1`` for similar pairs and ``-1``
+        for dissimilar ones.
+      margin: $\Delta$, for the dissimilar pairs.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` / ``()`` for ``'none'``.
+
+    Raises:
+      ValueError: shapes torch refuses or an unknown ``reduction``.
+
+    ``target`` is not differentiated (its only use is ``== 1`` / ``== -1``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -357,9 +417,25 @@ def multi_margin_loss(
     \qquad p \in \{1, 2\}
     $$
 
-    Shapes: input ``(N, C)``, ``(C)`` or a 0-d scalar (one class); target ``(N)`` class indices
-    (``()`` or ``(1)`` for an unbatched input); weight ``(C)``. ``'none'`` gives ``(N)``, or the
-    target's shape for an unbatched input. ``'mean'`` averages over samples (not a weighted mean).
+    Args:
+      input: scores, ``(N, C)``, ``(C)`` or a 0-d scalar (one class).
+      target: class indices, ``(N)`` (``()`` or ``(1)`` for an unbatched input).
+      p: 1 or 2, the hinge's power.
+      margin: $\Delta$.
+      weight: optional rescaling weight per class, ``(C)``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` (the target's shape for an unbatched input) for ``'none'``.
+
+    Raises:
+      ValueError: a ``p`` other than 1 or 2, shapes that do not fit, an unknown ``reduction``,
+        or (concrete values only) a target outside ``[0, C)``.
+
+    ``'mean'`` averages over samples (not a weighted mean).
 
     As torch's kernel, a term counts only where its hinge argument is ``> 0``: no gradient at
     exactly 0, and a NaN term is skipped (value 0), so NaN inputs do not propagate.
@@ -509,9 +585,23 @@ def multilabel_margin_loss(
     (excluding) its first ``-1``; later entries are ignored. A class listed twice counts twice,
     as in torch.
 
-    Shapes: input ``(N, C)``, ``(C)`` or 0-d; target of the same shape, integer, values in
-    ``[-1, C)`` (all entries are checked, after the first ``-1`` too, as torch); output ``(N)``
-    or ``()`` for ``'none'``. Out-of-range values raise ``ValueError`` when concrete; under
+    Args:
+      input: scores, ``(N, C)``, ``(C)`` or 0-d.
+      target: of ``input``'s shape, integer, values in ``[-1, C)`` (all entries are checked,
+        after the first ``-1`` too, as torch).
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` / ``()`` for ``'none'``.
+
+    Raises:
+      ValueError: shapes that differ, an unknown ``reduction``, or (concrete values only) a
+        target outside ``[-1, C)``.
+
+    Out-of-range values raise ``ValueError`` when concrete; under
     ``jit`` that row's loss is NaN. As torch's kernel, terms count only where the hinge argument
     is ``> 0`` (no gradient at 0; NaN terms are skipped). Empty batch: ``'sum'`` 0, ``'mean'``
     NaN (torch 2.13 returns uninitialised memory).
@@ -611,6 +701,21 @@ def multilabel_soft_margin_loss(
     (any rank >= 1); output ``(N)`` or ``()`` for ``'none'``. ``target`` and ``weight`` are
     differentiable, as in torch.
 
+    Args:
+      input: scores, ``(N, C)`` or ``(C)`` (any rank >= 1).
+      target: ``1`` or ``0`` per class, broadcasting with ``input``.
+      weight: optional rescaling weight per class, broadcasting with ``input``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` / ``()`` for ``'none'``.
+
+    Raises:
+      ValueError: shapes that do not broadcast or an unknown ``reduction``.
+
     Example:
       >>> import jax.numpy as jnp
       >>> import losses_jax as F
@@ -668,8 +773,26 @@ def triplet_margin_loss(
 
     ([`pairwise_distance`][losses_jax.pairwise_distance]). With ``swap=True`` the negative distance is
     $\min(d(a_i, n_i), d(p_i, n_i))$ (gradient split in half at a tie, as torch).
-    ``margin`` must be > 0 (``ValueError``). Shapes: ``(N, D)`` or ``(D)`` inputs of one rank,
-    broadcastable; output ``(N)`` / ``()`` for ``'none'``.
+
+    Args:
+      anchor: ``(N, D)`` or ``(D)``.
+      positive: as ``anchor``, of its rank, broadcastable.
+      negative: as ``anchor``, of its rank, broadcastable.
+      margin: $\Delta$, > 0.
+      p: the norm's degree.
+      eps: added to the differences, as [`pairwise_distance`][losses_jax.pairwise_distance].
+      swap: use the smaller of the two negative distances.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` / ``()`` for ``'none'``.
+
+    Raises:
+      ValueError: a ``margin`` that is not > 0, inputs of different ranks or shapes that do not
+        broadcast, or an unknown ``reduction``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -739,6 +862,22 @@ def triplet_margin_with_distance_loss(
     [`pairwise_distance`][losses_jax.pairwise_distance] with its defaults, as torch). ``swap`` uses
     $\min(d(a, n), d(p, n))$. Keyword-only options, as torch; ``reduction`` must be one of
     ``'none' | 'mean' | 'sum'`` (no legacy aliases here, as torch); ``margin`` > 0.
+
+    Args:
+      anchor: ``(N, D)`` or ``(D)``.
+      positive: as ``anchor``.
+      negative: as ``anchor``.
+      distance_function: ``(x, y) -> distances``; ``None`` is
+        [`pairwise_distance`][losses_jax.pairwise_distance].
+      margin: $\Delta$, > 0.
+      swap: use the smaller of the two negative distances.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` / ``()`` for ``'none'``.
+
+    Raises:
+      ValueError: a ``margin`` that is not > 0 or an unknown ``reduction``.
 
     Example:
       >>> import jax.numpy as jnp

@@ -140,6 +140,14 @@ def binary_cross_entropy(
     concrete this raises ``ValueError`` (torch raises ``RuntimeError``); under ``jit``/``vmap``
     the check cannot run and the loss and its gradients at those positions are NaN.
 
+    Returns:
+      A scalar, or ``input``'s shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``, a ``target`` or ``weight`` of the wrong shape, or
+        (concrete values only) a value outside ``[0, 1]``.
+      TypeError: an integer ``input`` or ``target``.
+
     Example:
       >>> import jax.numpy as jnp
       >>> import losses_jax as F
@@ -269,6 +277,13 @@ def binary_cross_entropy_with_logits(
     log_sigmoid(x))``) for the target. ``weight`` and ``pos_weight`` are differentiable here;
     torch refuses gradients for them.
 
+    Returns:
+      A scalar, or ``input``'s shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``, or a ``target``, ``weight`` or ``pos_weight`` of the
+        wrong shape.
+
     Example:
       >>> import jax.numpy as jnp
       >>> import losses_jax as F
@@ -366,6 +381,13 @@ def kl_div(
     target gradient there is NaN, as torch's (``xlogy``'s derivative has ``0 / 0``). Negative
     targets give NaN, as in torch.
 
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``.
+      TypeError: an integer ``input``.
+
     Example:
       >>> import jax
       >>> import jax.numpy as jnp
@@ -437,6 +459,12 @@ def poisson_nll_loss(
 
     Gradients are autodiff of torch's expression, including its NaN target gradient at
     ``target == 0`` (or negative) when ``full`` (the masked-off Stirling term's ``0 * log 0``).
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -551,6 +579,13 @@ def gaussian_nll_loss(
     Negative variances: with concrete values this raises ``ValueError`` (torch's "var has
     negative entry/entries"); under ``jit``/``vmap`` the loss and gradients at those positions
     are NaN. A Python ``int`` var is accepted as a number (torch 2.13 raises ``TypeError`` for it).
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``, a ``var`` of a shape torch refuses, or (concrete
+        values only) a negative variance.
 
     Example:
       >>> import jax.numpy as jnp

@@ -105,6 +105,11 @@ def l1_loss(
     The gradient at ``input == target`` is 0 (torch's ``sign``), not the 1 of ``jnp.abs``;
     NaN differences also get gradient 0, as in torch. The empty mean is NaN, as in torch.
 
+    Raises:
+      ValueError: an unknown ``reduction``, shapes that do not broadcast, or a ``weight`` whose
+        shape is not ``input``'s.
+      TypeError: an integer ``input``.
+
     Example:
       >>> import jax.numpy as jnp
       >>> import losses_jax as F
@@ -136,7 +141,23 @@ def mse_loss(
     reduced by ``reduction``: ``'none'`` returns $\ell$, ``'sum'`` its sum, ``'mean'`` its
     mean, or $\sum_i \ell_i / \sum_i w_i$ when ``weight`` is given (torch's weighted mean).
 
-    Args and Returns: as [`l1_loss`][losses_jax.l1_loss].
+    Args:
+      input: predictions, any shape, floating point.
+      target: values of ``input``'s shape. A broadcastable shape is accepted with torch's
+        ``UserWarning``; an incompatible one raises ``ValueError``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+      weight: optional per-element weights of exactly ``input``'s shape.
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``; dtype promoted from input and target.
+
+    Raises:
+      ValueError: an unknown ``reduction``, shapes that do not broadcast, or a ``weight`` whose
+        shape is not ``input``'s.
+      TypeError: an integer ``input``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -251,6 +272,13 @@ def huber_loss(
     Gradients are torch's ``huber_loss_backward``: ``clip(x - y, -delta, delta)`` (0 at a tie,
     ``±delta`` at infinite differences, NaN at NaN). ``weight`` is differentiable, as in torch.
 
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``, a ``delta`` that is not positive, shapes that do not
+        broadcast, or a ``weight`` whose shape is not ``input``'s.
+
     Example:
       >>> import jax.numpy as jnp
       >>> import losses_jax as F
@@ -300,6 +328,13 @@ def smooth_l1_loss(
 
     Gradients are torch's ``smooth_l1_loss_backward``: ``(x - y) / beta`` inside the quadratic
     zone (0 at a tie), ``sign(x - y)`` outside. torch 2.13's ``smooth_l1_loss`` has no ``weight``.
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``, a negative or NaN ``beta``, or shapes that do not
+        broadcast.
 
     Example:
       >>> import jax.numpy as jnp
