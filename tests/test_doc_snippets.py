@@ -81,6 +81,11 @@ def test_the_pages_have_runnable_blocks():
     assert {"README.md", "getting-started.md", "porting.md", "models.md", "checking-your-port.md"} <= names
 
 
+def test_the_readme_fits_a_first_read():
+    # The README introduces; the guides in docs/ hold the rest.
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 200
+
+
 def test_block_rules():
     text = (
         "# A\n```python\nx = 1\n```\n<!-- continued -->\n```python\ny = x\n```\n"
