@@ -1,18 +1,20 @@
 """PyTorch's ``torch.nn`` losses in JAX: the same names, arguments, defaults, layouts and numbers.
 
-Functional API (``torch.nn.functional`` names)::
-
-    import losses_jax as F
-    loss = F.cross_entropy(logits, labels, label_smoothing=0.1)
-
-Class API (``torch.nn`` names)::
-
-    criterion = losses_jax.CrossEntropyLoss(weight=w, ignore_index=0)
-    loss = criterion(logits, labels)
-
 Every function is pure and works under ``jax.jit``, ``jax.grad`` and ``jax.vmap``. Parity with
 torch is certified against torch ``2.13.0`` (see ``TORCH_VERSION`` and ``python -m parity_tests``).
 ``losses_jax.testing`` checks your own torch -> JAX ports the same way: values and gradients.
+
+Example:
+    The functional API has ``torch.nn.functional``'s names, the class API ``torch.nn``'s:
+
+    >>> import jax.numpy as jnp
+    >>> import losses_jax as F
+    >>> logits, labels = jnp.array([[0.1, 0.2, 0.3]]), jnp.array([1])
+    >>> F.cross_entropy(logits, labels, label_smoothing=0.1)
+    Array(1.1019..., dtype=float32)
+    >>> criterion = F.CrossEntropyLoss(weight=jnp.array([1.0, 2.0, 1.0]), ignore_index=0)
+    >>> criterion(logits, labels)
+    Array(1.1019..., dtype=float32)
 """
 
 from importlib import metadata as _metadata

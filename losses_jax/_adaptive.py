@@ -1,7 +1,9 @@
-"""``AdaptiveLogSoftmaxWithLoss``: torch 2.13's adaptive (clustered) softmax, a layer with its own
-parameters (a head over the frequent classes plus one two-layer projection per tail cluster).
+"""``AdaptiveLogSoftmaxWithLoss``: torch 2.13's adaptive (clustered) softmax.
 
-The per-class terms are the negative log-likelihoods of :func:`losses_jax.cross_entropy`
+A layer with its own parameters: a head over the frequent classes plus one two-layer projection
+per tail cluster.
+
+The per-class terms are the negative log-likelihoods of [`losses_jax.cross_entropy`][losses_jax.cross_entropy]
 (``reduction='none'``), so the numbers and gradients are that function's, i.e. torch's
 ``log_softmax`` then ``gather``.
 """
@@ -27,23 +29,29 @@ _NAME = "AdaptiveLogSoftmaxWithLoss"
 
 
 class _ASMoutput(NamedTuple):
-    """torch's ``_ASMoutput``: ``output``, the target log-probabilities ``(N)`` or ``()``, and
-    ``loss``, their negated mean (a scalar)."""
+    """torch's ``_ASMoutput``: ``output`` and ``loss``.
+
+    ``output`` holds the target log-probabilities, ``(N)`` or ``()``, and ``loss`` their negated
+    mean (a scalar).
+    """
 
     output: jax.Array
     loss: jax.Array
 
 
 class _IncompatibleKeys(NamedTuple):
-    """What :meth:`AdaptiveLogSoftmaxWithLoss.load_state_dict` did not match (torch's fields)."""
+    """What ``AdaptiveLogSoftmaxWithLoss.load_state_dict`` did not match (torch's fields)."""
 
     missing_keys: list[str]
     unexpected_keys: list[str]
 
 
 def _check_cutoffs(cutoffs: Sequence[Any], n_classes: int) -> list[int]:
-    """torch's checks of ``cutoffs``, with its messages; integers only (torch fails later on a
-    float such as ``2.0``, with a ``TypeError`` from its ``Linear``)."""
+    """Torch's checks of ``cutoffs``, with its messages.
+
+    Integers only (torch fails later on a float such as ``2.0``, with a ``TypeError`` from its
+    ``Linear``).
+    """
     cutoffs = list(cutoffs)
     if len(cutoffs) == 0:
         raise ValueError("cutoffs should be a sequence of length larger than 0")
@@ -66,7 +74,7 @@ def _check_cutoffs(cutoffs: Sequence[Any], n_classes: int) -> list[int]:
 
 
 def _param_shapes(in_features: int, cutoffs: tuple[int, ...], div_value: float, head_bias: bool):
-    """torch's parameter names and shapes, in its ``state_dict`` order."""
+    """Torch's parameter names and shapes, in its ``state_dict`` order."""
     shortlist, n_clusters = cutoffs[0], len(cutoffs) - 1
     shapes: OrderedDict[str, tuple[int, ...]] = OrderedDict()
     shapes["head.weight"] = (shortlist + n_clusters, in_features)
@@ -119,7 +127,7 @@ def _log_softmax(z):
 
 
 def _full_log_prob(params, cutoffs: tuple[int, ...], x, head_logits):
-    """torch's ``_get_full_log_prob``: ``(N, n_classes)`` log-probabilities."""
+    """Torch's ``_get_full_log_prob``: ``(N, n_classes)`` log-probabilities."""
     head_lp = _log_softmax(head_logits)
     shortlist = cutoffs[0]
     parts = [head_lp[:, :shortlist]]
@@ -131,20 +139,21 @@ def _full_log_prob(params, cutoffs: tuple[int, ...], x, head_logits):
 class AdaptiveLogSoftmaxWithLoss(_Loss):
     r"""Efficient softmax approximation for large output spaces, as ``torch.nn.AdaptiveLogSoftmaxWithLoss``.
 
-    The classes ``[0, n_classes)`` are split by ``cutoffs`` :math:`c_0 < \dots < c_{K-1}` (and
-    :math:`c_K` = ``n_classes``) into a shortlist :math:`[0, c_0)` and :math:`K` tail clusters
-    :math:`[c_{i-1}, c_i)`. The head, a linear layer to :math:`c_0 + K` logits, scores the shortlist
-    classes and one entry per cluster; cluster :math:`i` has its own projection
+    The classes ``[0, n_classes)`` are split by ``cutoffs`` $c_0 < \dots < c_{K-1}$ (and
+    $c_K$ = ``n_classes``) into a shortlist $[0, c_0)$ and $K$ tail clusters
+    $[c_{i-1}, c_i)$. The head, a linear layer to $c_0 + K$ logits, scores the shortlist
+    classes and one entry per cluster; cluster $i$ has its own projection
     ``Linear(in_features, h_i) -> Linear(h_i, c_i - c_{i-1})`` (no biases). With
-    :math:`\log p^{head}` and :math:`\log p^{(i)}` the log-softmaxes of the head and of cluster
-    :math:`i`:
+    $\log p^{head}$ and $\log p^{(i)}$ the log-softmaxes of the head and of cluster
+    $i$:
 
-    .. math::
-        \log p(y \mid x) = \log p^{head}_y(x) \quad (y < c_0), \qquad
-        \log p(y \mid x) = \log p^{(i)}_{y - c_{i-1}}(x) + \log p^{head}_{c_0 + i - 1}(x)
-        \quad (c_{i-1} \le y < c_i),
+    $$
+    \log p(y \mid x) = \log p^{head}_y(x) \quad (y < c_0), \qquad
+    \log p(y \mid x) = \log p^{(i)}_{y - c_{i-1}}(x) + \log p^{head}_{c_0 + i - 1}(x)
+    \quad (c_{i-1} \le y < c_i),
+    $$
 
-    ``output`` is :math:`\log p(y_n \mid x_n)` and ``loss`` the mean of ``-output``.
+    ``output`` is $\log p(y_n \mid x_n)$ and ``loss`` the mean of ``-output``.
 
     ``AdaptiveLogSoftmaxWithLoss(in_features, n_classes, cutoffs, div_value=4.0, head_bias=False,
     device=None, dtype=None, *, key=None)``; call as ``asm(input, target)``, which returns a
@@ -155,17 +164,17 @@ class AdaptiveLogSoftmaxWithLoss(_Loss):
     ``len(cutoffs)`` tail clusters of sizes ``cutoffs[i+1] - cutoffs[i]``, whose projections have
     ``int(in_features // div_value ** (i + 1))`` hidden features.
 
-    Parameters, named and shaped as torch's ``state_dict``: ``head.weight``
-    ``(cutoffs[0] + n_clusters, in_features)``, ``head.bias`` (when ``head_bias``),
-    ``tail.{i}.0.weight`` ``(h_i, in_features)`` and ``tail.{i}.1.weight`` ``(o_i, h_i)``. They live in
-    the dict ``params`` (a pytree leaf container: ``jax.grad`` of a function of the object gives
-    their gradients under the same keys), are initialised as ``torch.nn.Linear`` does,
-    :math:`U(-1/\sqrt{fan\_in}, 1/\sqrt{fan\_in})`, from ``key`` (a ``jax.random`` key; ``None`` uses
-    ``jax.random.key(0)``), and move from and to torch with :meth:`load_state_dict` and
-    :meth:`state_dict`. ``dtype`` is the parameters' dtype (default float32), and inputs must
-    have it (torch's rule); ``device`` is accepted and ignored. ``cutoffs`` holds ``n_classes`` at
-    its end, as torch's attribute does (a tuple here, so the object can be a static part of a
-    ``jit`` argument).
+    Parameters, named and shaped as torch's ``state_dict``: ``head.weight`` ``(cutoffs[0] + n_clusters,
+    in_features)``, ``head.bias`` (when ``head_bias``), ``tail.{i}.0.weight`` ``(h_i, in_features)`` and
+    ``tail.{i}.1.weight`` ``(o_i, h_i)``. They live in the dict ``params`` (a pytree leaf container:
+    ``jax.grad`` of a function of the object gives their gradients under the same keys), are initialised as
+    ``torch.nn.Linear`` does, $U(-1/\sqrt{fan\_in}, 1/\sqrt{fan\_in})$, from ``key`` (a ``jax.random`` key;
+    ``None`` uses ``jax.random.key(0)``), and move from and to torch with
+    [`load_state_dict`][losses_jax.AdaptiveLogSoftmaxWithLoss.load_state_dict] and
+    [`state_dict`][losses_jax.AdaptiveLogSoftmaxWithLoss.state_dict]. ``dtype`` is the parameters' dtype
+    (default float32), and inputs must have it (torch's rule); ``device`` is accepted and ignored. ``cutoffs``
+    holds ``n_classes`` at its end, as torch's attribute does (a tuple here, so the object can be a static
+    part of a ``jit`` argument).
 
     Shapes: input ``(N, in_features)`` or ``(in_features)``; target ``(N)`` or ``()`` class
     indices in ``[0, n_classes)``; output ``(N)`` or ``()``; loss scalar. An empty batch gives an
@@ -177,12 +186,12 @@ class AdaptiveLogSoftmaxWithLoss(_Loss):
     ``[0, n_classes)`` raises torch's message as ``ValueError`` when the target is concrete; under
     ``jit``/``vmap``/``grad`` tracing such a row's output, the loss and the gradients are NaN.
 
-    Every cluster is evaluated for every row and each row's own cluster is selected (torch
-    evaluates each cluster on its own rows, a data-dependent shape that ``jit`` cannot compile):
-    the tail then costs as much as :meth:`log_prob`, ``N * sum_i (in_features * h_i + h_i * o_i)``
-    multiply-adds and ``N x (n_classes - cutoffs[0])`` logits, instead of each row's cluster
-    alone; values and gradients are the same. Works under ``jit``, ``grad``, ``vmap`` and forward
-    mode (``jvp``, ``jacfwd``, ``hessian``).
+    Every cluster is evaluated for every row and each row's own cluster is selected (torch evaluates each
+    cluster on its own rows, a data-dependent shape that ``jit`` cannot compile): the tail then costs as much
+    as [`log_prob`][losses_jax.AdaptiveLogSoftmaxWithLoss.log_prob], ``N * sum_i (in_features * h_i + h_i *
+    o_i)`` multiply-adds and ``N x (n_classes - cutoffs[0])`` logits, instead of each row's cluster alone;
+    values and gradients are the same. Works under ``jit``, ``grad``, ``vmap`` and forward mode (``jvp``,
+    ``jacfwd``, ``hessian``).
     """
 
     _arrays = ("params",)
@@ -231,8 +240,9 @@ class AdaptiveLogSoftmaxWithLoss(_Loss):
     # -- parameters in and out ----------------------------------------------------------------
 
     def state_dict(self, *, as_torch: bool = False) -> OrderedDict[str, Any]:
-        """The parameters under torch's names, in torch's order and layout (``head.weight``,
-        ``head.bias``, ``tail.{i}.0.weight``, ``tail.{i}.1.weight``).
+        """The parameters under torch's names, in torch's order and layout.
+
+        The names: ``head.weight``, ``head.bias``, ``tail.{i}.0.weight``, ``tail.{i}.1.weight``.
 
         Values are numpy arrays (writable copies in the parameters' dtype); ``as_torch=True``
         imports torch and returns ``torch.Tensor`` s, which ``torch_module.load_state_dict``
@@ -334,15 +344,20 @@ class AdaptiveLogSoftmaxWithLoss(_Loss):
         return input
 
     def log_prob(self, input: ArrayLike) -> jax.Array:
-        """Log-probabilities of every class, ``(N, n_classes)``, for ``input`` ``(N, in_features)``
-        (torch's ``log_prob``; like torch's, it takes batches only)."""
+        """Log-probabilities of every class, ``(N, n_classes)``, for ``input`` ``(N, in_features)``.
+
+        torch's ``log_prob``; like torch's, it takes batches only.
+        """
         x = self._check_batched(input, f"{_NAME}.log_prob")
         return _full_log_prob(self.params, self.cutoffs, x, _head(self.params, x))
 
     def predict(self, input: ArrayLike) -> jax.Array:
-        """The most probable class of each row, ``(N)`` (torch's ``predict``): the head's argmax
-        where it is a shortlist class, else the argmax of :meth:`log_prob` (computed for every row
-        and selected, rather than on the other rows alone)."""
+        """The most probable class of each row, ``(N)`` (torch's ``predict``).
+
+        The head's argmax where it is a shortlist class, else the argmax of
+        [`log_prob`][losses_jax.AdaptiveLogSoftmaxWithLoss.log_prob] (computed for every row and selected,
+        rather than on the other rows alone).
+        """
         x = self._check_batched(input, f"{_NAME}.predict")
         head_logits = _head(self.params, x)
         out = jnp.argmax(head_logits, axis=1)

@@ -2,7 +2,7 @@
 
 Layout is torch's: the class dimension is axis 1, or axis 0 for an unbatched ``(C,)`` input.
 
-Class-index targets share one core (:func:`_index_target_loss`). Cross-entropy is evaluated as
+Class-index targets share one core (`_index_target_loss`). Cross-entropy is evaluated as
 ``log(sum(exp(x - max))) - (x[target] - max)`` rather than through a materialised ``log_softmax``:
 the same numbers (torch shifts by the max the same way), but XLA fuses it into reductions over the
 logits, which keeps the forward and backward passes close to one read of the logits each.
@@ -37,8 +37,10 @@ from ._xla_cpu import unshared
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def _softmax_cross_entropy_parts(x, target, weight, axis, smoothing):
-    """Per position: ``nll = -log_softmax(x)[target]`` and, when ``smoothing``,
-    ``smooth = sum_c w_c * -log_softmax(x)_c`` (``w`` = 1 when ``weight`` is None).
+    """Per position, the two parts of cross-entropy: ``nll`` and, when ``smoothing``, ``smooth``.
+
+    ``nll = -log_softmax(x)[target]`` and ``smooth = sum_c w_c * -log_softmax(x)_c`` (``w`` = 1
+    when ``weight`` is None).
 
     log_softmax is computed as torch computes it: shifted by the row max first, so large logits
     keep every digit (``logsumexp(x) - x_t`` loses them: float32's spacing at 1e4 is 1e-3).
@@ -152,7 +154,7 @@ def _index_target_loss(x, target, weight, ignore_index, reduction, label_smoothi
 
 
 def _checked_index_target_loss(fn, input, target, weight, ignore_index, reduction, label_smoothing):
-    """Validate a class-index problem, then :func:`_index_target_loss` in the compute dtype."""
+    """Validate a class-index problem, then `_index_target_loss` in the compute dtype."""
     target = check_index_target(input, target, fn)
     n_classes = input.shape[class_axis(input)]
     weight = check_class_weight(None if weight is None else as_array(weight, "weight", fn), n_classes, fn)
@@ -182,24 +184,47 @@ def nll_loss(
 ) -> jax.Array:
     r"""Negative log-likelihood loss, as ``torch.nn.functional.nll_loss``.
 
-    .. math::
-        \ell_n = -w_{y_n} \, x_{n, y_n} \cdot \mathbb{1}[y_n \ne \text{ignore\_index}]
+    $$
+    \ell_n = -w_{y_n} \, x_{n, y_n} \cdot \mathbb{1}[y_n \ne \text{ignore\_index}]
+    $$
 
-    ``'sum'`` sums :math:`\ell`; ``'mean'`` divides that sum by :math:`\sum_n w_{y_n}` over the
+    ``'sum'`` sums $\ell$; ``'mean'`` divides that sum by $\sum_n w_{y_n}$ over the
     non-ignored positions (NaN when that total is 0, e.g. every target ignored, as in torch).
 
-    Shapes:
-      input: ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)``: log-probabilities.
-      target: ``()`` (or ``(1,)``) for a ``(C)`` input, else ``(N)`` or ``(N, d1, ..., dK)``;
-        integer class indices in ``[0, C)`` or ``ignore_index``. Any integer dtype is accepted
+    Args:
+      input: log-probabilities, ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)``.
+      target: integer class indices in ``[0, C)`` or ``ignore_index``: ``()`` (or ``(1,)``) for a
+        ``(C)`` input, else ``(N)`` or ``(N, d1, ..., dK)``. Any integer dtype is accepted
         (torch wants int64; JAX's default is int32).
-      weight: ``(C)``, a rescaling weight per class.
-      output: scalar, or the target's shape for ``reduction='none'``.
+      weight: optional rescaling weight per class, ``(C)``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      ignore_index: a target value that contributes nothing, to the loss or to the ``'mean'``
+        normaliser.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
 
-    Bad input: shape and dtype mistakes raise ``ValueError`` / ``TypeError`` at trace time. A
-    target outside ``[0, C)`` raises torch's ``IndexError`` when the target is concrete; under
-    ``jit``/``vmap``/``grad`` tracing the values cannot be checked, and such positions give a
-    NaN loss (and NaN gradients), never a plausible number.
+    Returns:
+      A scalar, or the target's shape for ``reduction='none'``.
+
+    Raises:
+      ValueError: shape mistakes or an unknown ``reduction``, at trace time (so also under
+        ``jit``).
+      TypeError: a floating ``target`` or an integer ``input``.
+      IndexError: a target outside ``[0, C)`` when the target is concrete (torch's message).
+        Under ``jit``/``vmap``/``grad`` the values cannot be checked: such positions give a NaN
+        loss (and NaN gradients), never a plausible number.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> log_probs = jax.nn.log_softmax(jnp.array([[0.1, 0.2, 0.3], [2.0, 0.0, -1.0]]), axis=1)
+      >>> target = jnp.array([1, 0])
+      >>> F.nll_loss(log_probs, target)
+      Array(0.6358..., dtype=float32)
+      >>> F.nll_loss(log_probs, target, weight=jnp.array([1.0, 2.0, 1.0]))
+      Array(0.7912..., dtype=float32)
     """
     fn = "nll_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -224,36 +249,67 @@ def cross_entropy(
     Equivalent to ``nll_loss(log_softmax(input, 1), target, ...)`` for class indices, plus torch's
     label smoothing and class-probability targets.
 
-    **Class-index targets** (integer ``target``; shapes as :func:`nll_loss`), with
-    :math:`\varepsilon` = ``label_smoothing`` and :math:`C` classes:
+    **Class-index targets** (integer ``target``; shapes as [`nll_loss`][losses_jax.nll_loss]), with
+    $\varepsilon$ = ``label_smoothing`` and $C$ classes:
 
-    .. math::
-        \ell_n = (1 - \varepsilon)\, w_{y_n} (-\log p_{n, y_n})
-                 + \frac{\varepsilon}{C} \sum_c w_c (-\log p_{n, c}),
-        \qquad p_n = \operatorname{softmax}(x_n)
+    $$
+    \ell_n = (1 - \varepsilon)\, w_{y_n} (-\log p_{n, y_n})
+    + \frac{\varepsilon}{C} \sum_c w_c (-\log p_{n, c}),
+    \qquad p_n = \operatorname{softmax}(x_n)
+    $$
 
-    and :math:`\ell_n = 0` where :math:`y_n` is ``ignore_index``. ``'mean'`` divides the sum by
-    :math:`\sum_n w_{y_n}` over non-ignored positions (NaN when it is 0, as torch).
+    and $\ell_n = 0$ where $y_n$ is ``ignore_index``. ``'mean'`` divides the sum by
+    $\sum_n w_{y_n}$ over non-ignored positions (NaN when it is 0, as torch).
 
     **Class-probability targets** (floating ``target`` of exactly the input's shape):
 
-    .. math::
-        \ell_n = -\sum_c w_c \, \tilde y_{n, c} \log p_{n, c}, \qquad
-        \tilde y = (1 - \varepsilon) y + \varepsilon / C
+    $$
+    \ell_n = -\sum_c w_c \, \tilde y_{n, c} \log p_{n, c}, \qquad
+    \tilde y = (1 - \varepsilon) y + \varepsilon / C
+    $$
 
-    ``'mean'`` divides the sum by the number of positions :math:`N d_1 \cdots d_K` (weights do
+    ``'mean'`` divides the sum by the number of positions $N d_1 \cdots d_K$ (weights do
     not enter the normaliser, as in torch); ``ignore_index`` does not apply.
-
-    Shapes: input ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)`` of logits; weight ``(C)``;
-    output scalar, or the input's shape without the class axis for ``reduction='none'``.
 
     Numerics: ``logsumexp`` with the max subtracted, so logits of +-1e4 give exact losses;
     ``-inf`` logits for non-target classes are fine (an ``-inf`` target logit gives ``inf``, a
     0 probability on an ``-inf`` logit gives NaN, as in torch). Half-precision inputs are
     computed in float32 and rounded back.
 
-    Bad input: as :func:`nll_loss`; additionally ``label_smoothing`` outside ``[0, 1]`` raises
-    ``ValueError``, an integer target of the input's shape raises ``TypeError``.
+    Args:
+      input: logits, ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)``.
+      target: class indices (integer, shaped as for [`nll_loss`][losses_jax.nll_loss]) or class
+        probabilities (floating, of exactly ``input``'s shape).
+      weight: optional rescaling weight per class, ``(C)``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      ignore_index: a class-index target value that contributes nothing.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+      label_smoothing: $\varepsilon$ in ``[0, 1]``.
+
+    Returns:
+      A scalar, or the input's shape without the class axis for ``reduction='none'``.
+
+    Raises:
+      ValueError: as [`nll_loss`][losses_jax.nll_loss]; also a ``label_smoothing`` outside
+        ``[0, 1]``.
+      TypeError: an integer target of the input's shape.
+      IndexError: as [`nll_loss`][losses_jax.nll_loss].
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> logits = jnp.array([[0.1, 0.2, 0.3]])
+      >>> target = jnp.array([1])
+      >>> F.cross_entropy(logits, target)                      # the tutorial's number
+      Array(1.1019..., dtype=float32)
+      >>> F.cross_entropy(logits, jnp.array([[0.0, 0.5, 0.5]]))  # class probabilities
+      Array(1.0519..., dtype=float32)
+      >>> F.cross_entropy(jnp.array([[0.1, 0.2, 0.3], [1.0, 0.0, -1.0]]), jnp.array([1, -100]))  # -100: ignored
+      Array(1.1019..., dtype=float32)
+      >>> F.cross_entropy(logits, jnp.array([2]), label_smoothing=0.1)
+      Array(1.0119..., dtype=float32)
     """
     fn = "cross_entropy"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -298,7 +354,7 @@ def _prob_target_cross_entropy(input, target, weight, reduction, label_smoothing
 
 
 class NLLLoss(_WeightedLoss):
-    """Negative log-likelihood loss; see :func:`losses_jax.nll_loss`.
+    """Negative log-likelihood loss; see [`losses_jax.nll_loss`][losses_jax.nll_loss].
 
     ``NLLLoss(weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean')``.
     Shapes: input ``(C)``, ``(N, C)`` or ``(N, C, d1, ..., dK)`` log-probabilities; target
@@ -323,7 +379,7 @@ class NLLLoss(_WeightedLoss):
 
 
 class CrossEntropyLoss(_WeightedLoss):
-    """Cross-entropy from logits; see :func:`losses_jax.cross_entropy`.
+    """Cross-entropy from logits; see [`losses_jax.cross_entropy`][losses_jax.cross_entropy].
 
     ``CrossEntropyLoss(weight=None, size_average=None, ignore_index=-100, reduce=None,
     reduction='mean', label_smoothing=0.0)``.

@@ -1,30 +1,31 @@
 r"""Connectionist Temporal Classification: ``ctc_loss`` and ``CTCLoss`` (torch 2.13.0 semantics).
 
 The negative log-likelihood of each target sequence is the forward (alpha) recursion of Graves et
-al. (2006) over the extended label sequence :math:`l' = (b, l_1, b, l_2, \dots, l_S, b)`, in log
-space, as one ``lax.scan`` over time that is vectorised over the batch and the :math:`2S + 1`
+al. (2006) over the extended label sequence $l' = (b, l_1, b, l_2, \dots, l_S, b)$, in log
+space, as one ``lax.scan`` over time that is vectorised over the batch and the $2S + 1$
 extended labels. Sequences shorter than the padded input (``input_lengths < T``) freeze their alpha
 row once they end, so every sequence is handled by the same scan with static shapes.
 
 **The gradient is torch's, not the plain partial derivative.** torch's CTC kernels return, for the
-time steps :math:`t` < ``input_lengths[n]``,
+time steps $t$ < ``input_lengths[n]``,
 
-.. math::
-    \frac{\partial}{\partial \log y_{t,n,c}} \;:=\;
-    y_{t,n,c} - \frac{1}{p_n\, y_{t,n,c}} \sum_{s:\, l'_s = c} \alpha_t(s)\, \beta_t(s)
+$$
+\frac{\partial}{\partial \log y_{t,n,c}} \;:=\;
+y_{t,n,c} - \frac{1}{p_n\, y_{t,n,c}} \sum_{s:\, l'_s = c} \alpha_t(s)\, \beta_t(s)
+$$
 
-(``exp(lp) - exp(log(sum alpha*beta) + nll - lp)`` in its source, :math:`\beta` including the
-emission at :math:`t`, eq. 16 of the paper): the gradient with respect to the *unnormalised*
+(``exp(lp) - exp(log(sum alpha*beta) + nll - lp)`` in its source, $\beta$ including the
+emission at $t$, eq. 16 of the paper): the gradient with respect to the *unnormalised*
 activations through a softmax. When ``log_probs`` come from ``log_softmax`` the extra
-:math:`y_{t,n,c}` term vanishes after the ``log_softmax`` backward, so both conventions give the
+$y_{t,n,c}$ term vanishes after the ``log_softmax`` backward, so both conventions give the
 same gradient for the activations; for any other ``log_probs`` (unnormalised scores) torch's number
 differs from the mathematical partial derivative, and this module reproduces torch's number with
 a ``jax.custom_vjp`` whose backward pass runs the beta recursion. Its special values are torch's
-too: 0 for :math:`t \ge` ``input_lengths[n]``; NaN for every :math:`t <` ``input_lengths[n]`` of a
+too: 0 for $t \ge$ ``input_lengths[n]``; NaN for every $t <$ ``input_lengths[n]`` of a
 sequence whose loss is ``inf`` (no alignment exists) or NaN; NaN where ``log_probs`` is ``-inf``;
 and, with ``zero_infinity=True``, 0 for all of an ``inf`` sequence. One more torch quirk is kept
 for parity: when the *last* target label equals ``blank`` (legal, if unusual), torch's kernel
-overwrites instead of adding one term at :math:`t = T_n - 1`, so the blank's gradient there lacks
+overwrites instead of adding one term at $t = T_n - 1$, so the blank's gradient there lacks
 the final blank state's share; we drop the same term.
 
 Precision: float32 gradients carry an absolute error of about ``|nll| * 1e-7`` (the occupancy is
@@ -54,9 +55,11 @@ _FN = "ctc_loss"
 
 
 def _lengths(x, name: str, batch: int):
-    """``input_lengths`` / ``target_lengths`` as a ``(N,)`` integer array (torch reads numel),
-    and its values as numpy when they are concrete (read before any jnp op: under an outer
-    ``jit`` even an operation on a constant gives a tracer)."""
+    """``input_lengths`` / ``target_lengths`` as a ``(N,)`` integer array (torch reads numel).
+
+    Also its values as numpy when they are concrete (read before any jnp op: under an outer
+    ``jit`` even an operation on a constant gives a tracer).
+    """
     if isinstance(x, (bool, int, float, complex, np.generic)):
         raise TypeError(
             f"{_FN}: argument '{name}' must be an array, list or tuple of integers, got "
@@ -321,31 +324,45 @@ def ctc_loss(
 ) -> jax.Array:
     r"""Connectionist Temporal Classification loss, as ``torch.nn.functional.ctc_loss``.
 
-    For each sequence :math:`n`, with :math:`T_n` = ``input_lengths[n]`` and the target
-    :math:`l = (l_1, \dots, l_{S_n})`, :math:`S_n` = ``target_lengths[n]``:
+    For each sequence $n$, with $T_n$ = ``input_lengths[n]`` and the target
+    $l = (l_1, \dots, l_{S_n})$, $S_n$ = ``target_lengths[n]``:
 
-    .. math::
-        \ell_n = -\log \sum_{\pi \in \mathcal{B}^{-1}(l)} \prod_{t=1}^{T_n} y_{t, n, \pi_t},
-        \qquad y = \exp(\text{log\_probs})
+    $$
+    \ell_n = -\log \sum_{\pi \in \mathcal{B}^{-1}(l)} \prod_{t=1}^{T_n} y_{t, n, \pi_t},
+    \qquad y = \exp(\text{log\_probs})
+    $$
 
-    where :math:`\mathcal{B}` removes repeats and then blanks (the paths are counted by the alpha
-    recursion in log space). ``'none'`` returns :math:`\ell` (``(N,)``, or a scalar unbatched);
-    ``'sum'`` its sum; ``'mean'`` the batch mean of :math:`\ell_n / \max(S_n, 1)`. A target that
+    where $\mathcal{B}$ removes repeats and then blanks (the paths are counted by the alpha
+    recursion in log space). ``'none'`` returns $\ell$ (``(N,)``, or a scalar unbatched);
+    ``'sum'`` its sum; ``'mean'`` the batch mean of $\ell_n / \max(S_n, 1)$. A target that
     no path can produce (too short an input) gives ``inf``; ``zero_infinity=True`` turns those
     losses, and their gradients, into 0.
 
-    Shapes:
+    Args:
       log_probs: ``(T, N, C)`` or unbatched ``(T, C)``; log-probabilities (e.g. ``log_softmax``).
       targets: padded ``(N, S)`` or concatenated ``(sum(target_lengths),)``; unbatched: ``(S,)``
         (concatenated, so ``S = target_length``) or ``(1, S)``. Class indices in ``[0, C)``;
         any integer or floating dtype (truncated, as torch's ``.to(long)``).
-      input_lengths, target_lengths: arrays (any shape with ``N`` elements), lists or tuples of
-        ints; 0-d arrays for unbatched input. ``input_lengths[n] <= T``,
-        ``target_lengths[n] <= S``. Plain Python ints are rejected, as torch rejects them.
-      output: scalar, or ``(N,)`` (``()`` unbatched) for ``reduction='none'``.
+      input_lengths: an array (any shape with ``N`` elements), a list or a tuple of ints; a 0-d
+        array for unbatched input. ``input_lengths[n] <= T``. Plain Python ints are rejected,
+        as torch rejects them.
+      target_lengths: as ``input_lengths``; ``target_lengths[n] <= S``.
+      blank: the blank class, in ``[0, C)``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+      zero_infinity: turn infinite losses, and their gradients, into 0.
 
-    Gradient: torch's, :math:`y - \text{occupancy}` (see the module docstring); it equals the
-    partial derivative plus :math:`y_{t,n,c}`, a term that cancels when ``log_probs`` is a
+    Returns:
+      A scalar, or ``(N,)`` (``()`` unbatched) for ``reduction='none'``.
+
+    Raises:
+      ValueError: shape and ``blank`` mistakes (at trace time); with concrete lengths and
+        targets, a length out of range, ``sum(target_lengths) != targets.shape[0]`` or a target
+        outside ``[0, C)``.
+      TypeError: a plain Python int for a length, a dtype torch refuses, or forward-mode
+        differentiation (``jvp``, ``jacfwd``).
+
+    Gradient: torch's, $y - \text{occupancy}$ (see the module docstring); it equals the
+    partial derivative plus $y_{t,n,c}$, a term that cancels when ``log_probs`` is a
     ``log_softmax`` output. 0 for time steps beyond ``input_lengths``; NaN for a sequence whose
     loss is ``inf`` (unless ``zero_infinity``) and where ``log_probs`` is ``-inf``, as torch.
 
@@ -367,6 +384,17 @@ def ctc_loss(
     ``ValueError`` when the lengths and targets are concrete; traced, the affected sequences get
     a NaN loss and NaN gradients (for concatenated targets with a wrong total: every sequence).
     torch does not check target values (it reads out of bounds); we raise instead.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> log_probs = jax.nn.log_softmax(jnp.zeros((4, 1, 3)), axis=2)    # (T, N, C), uniform
+      >>> targets = jnp.array([[1, 2]])
+      >>> F.ctc_loss(log_probs, targets, input_lengths=[4], target_lengths=[2], reduction='sum')
+      Array(1.6863..., dtype=float32)
+      >>> F.ctc_loss(log_probs, targets, [4], [2])
+      Array(0.8431..., dtype=float32)
     """
     reduction = resolve_reduction(reduction)
     log_probs = as_array(log_probs, "log_probs", _FN)
@@ -444,7 +472,7 @@ def _reduce_nll(lp, labels, il, tl, valid, *, blank, zero_infinity, reduction, b
 
 
 class CTCLoss(_Loss):
-    """Connectionist Temporal Classification loss; see :func:`losses_jax.ctc_loss`.
+    """Connectionist Temporal Classification loss; see [`losses_jax.ctc_loss`][losses_jax.ctc_loss].
 
     ``CTCLoss(blank=0, reduction='mean', zero_infinity=False)``; call as
     ``loss(log_probs, targets, input_lengths, target_lengths)``.

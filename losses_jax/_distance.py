@@ -1,11 +1,12 @@
-"""Distances between vectors: ``pairwise_distance`` and ``cosine_similarity`` (functional and
-class), with torch 2.13.0's formulas, broadcasting, eps handling and gradients.
+r"""Distances between vectors: ``pairwise_distance`` and ``cosine_similarity``.
+
+Functional and class, with torch 2.13.0's formulas, broadcasting, eps handling and gradients.
 
 Both differ from the textbook formulas in ways that show up in values and gradients, and both
 are reproduced exactly:
 
-* ``pairwise_distance`` adds ``eps`` to the *difference*: :math:`\\lVert x_1 - x_2 + \\epsilon
-  \\rVert_p`, so identical vectors are ``eps * D**(1/p)`` apart, not 0.
+* ``pairwise_distance`` adds ``eps`` to the *difference*: $\\lVert x_1 - x_2 + \\epsilon
+  \\rVert_p$, so identical vectors are ``eps * D**(1/p)`` apart, not 0.
 * ``cosine_similarity`` normalises each input by ``max(||x||, eps)`` and sums the product of the
   normalised vectors. torch clamps the norms in place under ``no_grad``, so the gradient flows
   through the clamp as if it were the identity (the norm's own gradient, ``x / ||x||``, is used
@@ -29,7 +30,7 @@ from ._torch_semantics import as_array, broadcast_arrays, clamp_min_no_grad, com
 
 
 def _sgn(x):
-    """torch's ``sign`` for reals: -1, 0 or 1, and 0 for NaN (``jnp.sign`` gives NaN)."""
+    """Torch's ``sign`` for reals: -1, 0 or 1, and 0 for NaN (``jnp.sign`` gives NaN)."""
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
@@ -96,8 +97,11 @@ def vector_norm(x: jax.Array, p: float, axis: int, keepdims: bool = False) -> ja
 
 
 class DimensionError(ValueError, IndexError):
-    """A ``dim`` outside the input's dimensions: a ``ValueError`` (the project's rule for bad
-    arguments) that is also the ``IndexError`` torch raises."""
+    """The error for a ``dim`` outside the input's dimensions.
+
+    A ``ValueError`` (the project's rule for bad arguments) that is also the ``IndexError`` torch
+    raises.
+    """
 
 
 def _check_number(value, name: str, fn: str) -> float:
@@ -117,24 +121,46 @@ def _as_numeric(x, name: str, fn: str, allow_bool: bool = True):
 def pairwise_distance(
     x1: ArrayLike, x2: ArrayLike, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
 ) -> jax.Array:
-    r"""p-norm distance between ``x1`` and ``x2`` along the last dimension, as
-    ``torch.nn.functional.pairwise_distance``.
+    r"""p-norm distance along the last dimension, as ``torch.nn.functional.pairwise_distance``.
 
-    .. math::
-        d = \lVert x_1 - x_2 + \epsilon \rVert_p
-          = \Big(\sum_j |x_{1,j} - x_{2,j} + \epsilon|^p\Big)^{1/p}
+    $$
+    d = \lVert x_1 - x_2 + \epsilon \rVert_p
+    = \Big(\sum_j |x_{1,j} - x_{2,j} + \epsilon|^p\Big)^{1/p}
+    $$
 
     ``eps`` is added to the difference, as torch does (identical vectors are
-    :math:`\epsilon D^{1/p}` apart). ``p`` may be any real: ``0`` counts non-zero entries,
+    $\epsilon D^{1/p}$ apart). ``p`` may be any real: ``0`` counts non-zero entries,
     ``inf`` / ``-inf`` take the largest / smallest magnitude, negative values give torch's
-    :math:`(\sum |d_j|^p)^{1/p}`.
+    $(\sum |d_j|^p)^{1/p}$.
 
-    Shapes: ``x1`` and ``x2`` broadcast together; the norm runs over the last dimension of the
-    broadcast shape (which must match); output is the broadcast shape without it (kept as 1 with
-    ``keepdim=True``). 0-d inputs give a 0-d distance. Integer inputs are promoted to float.
+    Args:
+      x1: vectors along the last dimension; broadcasts with ``x2``. Integers are promoted to
+        float.
+      x2: as ``x1``.
+      p: the norm's degree, any real.
+      eps: added to the difference.
+      keepdim: keep the last dimension, of size 1.
+
+    Returns:
+      The broadcast shape without its last dimension (kept as 1 with ``keepdim=True``); 0-d
+      inputs give a 0-d distance.
+
+    Raises:
+      ValueError: shapes that do not broadcast.
 
     Gradients follow torch's ``norm_backward``: 0 at a zero difference (only reachable with
     ``eps=0``), ``sign`` for ``p=1``, ties share the gradient for ``p=inf``, none for ``p=0``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x1 = jnp.array([[0.0, 0.0], [1.0, 1.0]])
+      >>> x2 = jnp.array([[3.0, 4.0], [1.0, 1.0]])
+      >>> F.pairwise_distance(x1, x2).round(4)
+      Array([5., 0.], dtype=float32)
+      >>> F.pairwise_distance(x1, x2, p=1, keepdim=True).round(4)
+      Array([[7.],
+             [0.]], dtype=float32)
     """
     fn = "pairwise_distance"
     x1 = _as_numeric(x1, "x1", fn, allow_bool=False)  # torch cannot subtract booleans
@@ -150,21 +176,42 @@ def pairwise_distance(
 def cosine_similarity(x1: ArrayLike, x2: ArrayLike, dim: int = 1, eps: float = 1e-8) -> jax.Array:
     r"""Cosine similarity along ``dim``, as ``torch.nn.functional.cosine_similarity`` (2.13).
 
-    .. math::
-        \mathrm{sim} = \sum_d \frac{x_{1,d}}{\max(\lVert x_1 \rVert_2, \epsilon)}
-                              \frac{x_{2,d}}{\max(\lVert x_2 \rVert_2, \epsilon)}
+    $$
+    \mathrm{sim} = \sum_d \frac{x_{1,d}}{\max(\lVert x_1 \rVert_2, \epsilon)}
+    \frac{x_{2,d}}{\max(\lVert x_2 \rVert_2, \epsilon)}
+    $$
 
-    torch 2.13 normalises each input first (so :math:`|\mathrm{sim}| \le 1` and no product of
+    torch 2.13 normalises each input first (so $|\mathrm{sim}| \le 1$ and no product of
     norms can overflow); a zero vector has similarity 0 with anything.
 
     Gradient: torch clamps the norms in place under ``no_grad``, so autograd differentiates the
     *unclamped* norm; this is reproduced (below ``eps`` the gradient is not that of a constant
     denominator). At an exactly zero vector the norm's gradient is 0, as in torch.
 
-    Shapes: ``x1`` and ``x2`` broadcast together; ``dim`` (negative allowed) indexes the broadcast
-    shape; output is the broadcast shape without ``dim``. At least one input must be floating
-    point (``TypeError`` otherwise); ``eps`` must be non-negative (``ValueError``); a ``dim``
-    out of range raises :class:`DimensionError` (both ``ValueError`` and torch's ``IndexError``).
+    Args:
+      x1: vectors along ``dim``; broadcasts with ``x2``. At least one input must be floating
+        point.
+      x2: as ``x1``.
+      dim: the axis of the vectors (negative allowed), of the broadcast shape.
+      eps: the smallest norm, >= 0.
+
+    Returns:
+      The broadcast shape without ``dim``.
+
+    Raises:
+      TypeError: two integer inputs.
+      ValueError: a negative ``eps``, shapes that do not broadcast, or a ``dim`` out of range
+        (then also torch's ``IndexError``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x1 = jnp.array([[1.0, 0.0], [1.0, 1.0]])
+      >>> x2 = jnp.array([[1.0, 1.0], [-1.0, -1.0]])
+      >>> F.cosine_similarity(x1, x2).round(4)
+      Array([ 0.7071, -1.    ], dtype=float32)
+      >>> F.cosine_similarity(x1, x2, dim=0).round(4)
+      Array([ 0.    , -0.7071], dtype=float32)
     """
     fn = "cosine_similarity"
     x1 = _as_numeric(x1, "x1", fn)
@@ -202,7 +249,7 @@ def cosine_similarity(x1: ArrayLike, x2: ArrayLike, dim: int = 1, eps: float = 1
 
 
 class PairwiseDistance:
-    """``PairwiseDistance(p=2.0, eps=1e-6, keepdim=False)``; see :func:`pairwise_distance`.
+    """``PairwiseDistance(p=2.0, eps=1e-6, keepdim=False)``; see [`pairwise_distance`][losses_jax.pairwise_distance].
 
     Not a loss (no reduction), as in torch; torch stores ``p`` as the attribute ``norm``.
     Shapes: ``(N, D)`` or ``(D)`` inputs (broadcastable), output ``(N)`` or ``()``
@@ -236,7 +283,7 @@ class PairwiseDistance:
 
 
 class CosineSimilarity:
-    """``CosineSimilarity(dim=1, eps=1e-8)``; see :func:`cosine_similarity`.
+    """``CosineSimilarity(dim=1, eps=1e-8)``; see [`cosine_similarity`][losses_jax.cosine_similarity].
 
     Not a loss (no reduction), as in torch. Shapes: ``(*1, D, *2)`` inputs broadcastable
     together, output ``(*1, *2)``.

@@ -14,7 +14,7 @@ Two paths, chosen by ``options`` exactly as in torch:
   class-probability targets and K-dimensional ``linear_weight`` (torch falls back to the
   reference path for those, with a warning; we do not warn).
 
-The per-position formulas are those of :mod:`losses_jax._classification` (the same max shift,
+The per-position formulas are those of [`losses_jax._classification`][losses_jax._classification] (the same max shift,
 ``ignore_index`` handling, NaN for out-of-range targets under tracing, torch's ``'mean'``
 normalisers), so both paths give ``cross_entropy``'s numbers.
 """
@@ -57,7 +57,9 @@ _ACC_POLICIES = ("auto", "accurate", "balanced", "compact")
 
 @dataclasses.dataclass(frozen=True)
 class LinearCrossEntropyOptions:
-    """Opt-in to the chunked path of :func:`linear_cross_entropy` (torch's class, same fields).
+    """Opt-in to the chunked path of [`linear_cross_entropy`][losses_jax.linear_cross_entropy].
+
+    torch's class, with the same fields.
 
     The chunked path processes the rows of ``input`` ``batch_chunk_size`` at a time, so the full
     ``(N, C)`` logits are never materialised, in the value or in the gradient.
@@ -144,7 +146,7 @@ class LinearCrossEntropyOptions:
 
 
 def _validate(input, linear_weight, target, linear_bias, weight, ignore_index, label_smoothing):
-    """torch's checks, in torch's order. Returns (logits shape, prob-target flag, ignore_index)."""
+    """Torch's checks, in torch's order. Returns (logits shape, prob-target flag, ignore_index)."""
     if input.ndim < 1 or input.ndim > 2:
         raise ValueError(f"{_FN}: expected 'input' with dimensionality 1 or 2, got {input.ndim}")
     if linear_weight.ndim < 2:
@@ -200,40 +202,67 @@ def linear_cross_entropy(
 
     Equal to ``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``:
 
-    .. math::
-        z_{n, c, d} = \sum_h x_{n, h} W_{c, d, h} + b_{c, d}, \qquad
-        \ell = \operatorname{cross\_entropy}(z, y)
+    $$
+    z_{n, c, d} = \sum_h x_{n, h} W_{c, d, h} + b_{c, d}, \qquad
+    \ell = \operatorname{cross\_entropy}(z, y)
+    $$
 
-    with every option of :func:`losses_jax.cross_entropy` (``weight``, ``ignore_index``,
+    with every option of [`losses_jax.cross_entropy`][losses_jax.cross_entropy] (``weight``, ``ignore_index``,
     ``reduction``, ``label_smoothing``, class-probability targets, K-dimensional losses).
     ``ignore_index=None`` (the default) means ``-100`` for class-index targets; giving it with a
     probability target raises ``ValueError`` (torch's rule).
 
-    Shapes (``H`` = in_features, ``C`` classes, optional ``d1, ..., dK``):
+    Shapes below: ``H`` in_features, ``C`` classes, optional ``d1, ..., dK``.
+
+    Args:
       input: ``(H)`` or ``(N, H)`` (K-dimensional losses need the batched form).
       linear_weight: ``(C, H)`` or ``(C, d1, ..., dK, H)``; the logits are
         ``(N, C, d1, ..., dK)``, the class axis 1 as in ``cross_entropy``.
-      linear_bias: ``(C)`` or ``(C, d1, ..., dK)``, keyword only.
       target: class indices ``()``, ``(N)`` or ``(N, d1, ..., dK)``; or class probabilities of
         the logits' shape (floating).
-      output: scalar, or ``()``, ``(N)``, ``(N, d1, ..., dK)`` for ``reduction='none'``.
+      linear_bias: ``(C)`` or ``(C, d1, ..., dK)``.
+      weight: optional rescaling weight per class, ``(C)``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+      ignore_index: as in ``cross_entropy``; ``None`` means ``-100`` for class indices.
+      label_smoothing: as in ``cross_entropy``.
+      options: ``None`` (the reference path) or a
+        [`LinearCrossEntropyOptions`][losses_jax.LinearCrossEntropyOptions] (the chunked path,
+        below).
 
-    ``options`` (a :class:`LinearCrossEntropyOptions`, keyword only): ``None`` is the reference
-    path, which materialises the logits. An options object selects the chunked path: the rows of
-    ``input`` go through in blocks of ``batch_chunk_size`` inside ``lax.scan`` with a
-    ``jax.custom_vjp``, so value and gradient hold one ``(chunk, C*d1*...*dK)`` block of logits at a
-    time instead of all ``N``. It supports everything the reference path does (label smoothing,
-    probability targets and K-dimensional losses included; torch falls back to its reference
-    path for those) and works under ``jit``, ``grad``, ``vmap``; it has no forward-mode
-    derivative (``jvp``, ``jacfwd``, ``hessian``) and gives zero gradients for the class
-    ``weight`` (torch's chunked op has neither). Half-precision inputs are computed in float32
-    there (no rounding of the logits to half precision), so they may differ from the reference
-    path by half-precision rounding.
+    Returns:
+      A scalar, or ``()``, ``(N)``, ``(N, d1, ..., dK)`` for ``reduction='none'``.
+
+    Raises:
+      ValueError: shapes that do not fit, an unknown ``reduction``, or ``ignore_index`` given
+        with a probability target; otherwise as ``cross_entropy``.
+      TypeError: forward-mode differentiation (``jvp``, ``jacfwd``) of the chunked path.
+
+    ``options`` (a [`LinearCrossEntropyOptions`][losses_jax.LinearCrossEntropyOptions], keyword only):
+    ``None`` is the reference path, which materialises the logits. An options object selects the chunked path:
+    the rows of ``input`` go through in blocks of ``batch_chunk_size`` inside ``lax.scan`` with a
+    ``jax.custom_vjp``, so value and gradient hold one ``(chunk, C*d1*...*dK)`` block of logits at a time
+    instead of all ``N``. It supports everything the reference path does (label smoothing, probability targets
+    and K-dimensional losses included; torch falls back to its reference path for those) and works under
+    ``jit``, ``grad``, ``vmap``; it has no forward-mode derivative (``jvp``, ``jacfwd``, ``hessian``) and
+    gives zero gradients for the class ``weight`` (torch's chunked op has neither). Half-precision inputs are
+    computed in float32 there (no rounding of the logits to half precision), so they may differ from the
+    reference path by half-precision rounding.
 
     Bad input: torch's ``RuntimeError`` s (dimensionality, ``in_features`` mismatch, bias
     shape, K-dimensional loss with unbatched input, ``ignore_index`` with probabilities,
     ``input``/``linear_weight``/``linear_bias`` dtypes differing) are ``ValueError`` /
-    ``TypeError`` naming the argument; the rest is as in :func:`losses_jax.cross_entropy`.
+    ``TypeError`` naming the argument; the rest is as in [`losses_jax.cross_entropy`][losses_jax.cross_entropy].
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> hidden = jnp.array([[1.0, -1.0], [0.5, 2.0]])
+      >>> classifier = jnp.array([[0.1, 0.2], [0.3, -0.4], [1.0, 0.0]])
+      >>> target = jnp.array([2, 0])
+      >>> F.linear_cross_entropy(hidden, classifier, target)
+      Array(0.7990..., dtype=float32)
+      >>> F.linear_cross_entropy(hidden, classifier, target, options=F.LinearCrossEntropyOptions(batch_chunk_size=1))
+      Array(0.7990..., dtype=float32)
     """
     reduction = resolve_reduction(reduction)
     input = as_array(input, "input", _FN)
@@ -290,7 +319,7 @@ def linear_cross_entropy(
 
 
 def _reference(input, linear_weight, target, linear_bias, weight, reduction, ignore, ls, logits_shape):
-    """torch's reference path: ``cross_entropy(linear(input, W, b).reshape(logits), ...)``."""
+    """Torch's reference path: ``cross_entropy(linear(input, W, b).reshape(logits), ...)``."""
     w2 = linear_weight.reshape(-1, input.shape[-1])
     logits = linear(input, w2, None if linear_bias is None else linear_bias.reshape(-1)).reshape(logits_shape)
     return cross_entropy(logits, target, weight=weight, ignore_index=ignore, reduction=reduction, label_smoothing=ls)
@@ -422,7 +451,7 @@ def _block(cfg, xc, w2, b, tc, weight, ls, ct_a, ct_e, want_grad: bool):
 
 
 def _total_weight(cfg, target, weight):
-    """torch's 'mean' normaliser for class indices: sum of w_{y_n} over non-ignored positions."""
+    """Torch's 'mean' normaliser for class indices: sum of w_{y_n} over non-ignored positions."""
     n_classes = cfg.tail[0]
     return jnp.sum(class_index_weights(target, n_classes, cfg.ignore_index, weight, cfg.work)[2])
 
@@ -623,7 +652,7 @@ def _make(cfg: _Config):
 
 
 class LinearCrossEntropyLoss(_WeightedLoss):
-    """A linear layer and cross-entropy in one; see :func:`losses_jax.linear_cross_entropy`.
+    r"""A linear layer and cross-entropy in one; see [`linear_cross_entropy`][losses_jax.linear_cross_entropy].
 
     ``LinearCrossEntropyLoss(in_features, num_classes, *, out_features=(), bias=False,
     device=None, dtype=None, reduction='mean', weight=None, ignore_index=None,
@@ -633,7 +662,7 @@ class LinearCrossEntropyLoss(_WeightedLoss):
     ``self.linear``: ``linear_weight`` of shape ``(C * prod(out_features), in_features)`` (torch's
     ``linear.weight``) and ``linear_bias`` ``(C * prod(out_features),)`` or ``None`` (torch's
     ``linear.bias``); both are initialised as ``torch.nn.Linear`` does,
-    :math:`U(-1/\\sqrt{H}, 1/\\sqrt{H})`, from ``key`` (a ``jax.random`` key; ``None`` uses
+    $U(-1/\\sqrt{H}, 1/\\sqrt{H})$, from ``key`` (a ``jax.random`` key; ``None`` uses
     ``jax.random.key(0)``, since JAX has no global generator). ``dtype`` is the parameters'
     dtype (default float32); ``device`` is accepted and ignored. The instance is a pytree whose
     leaves are ``weight``, ``linear_weight`` and ``linear_bias``, so ``jax.grad`` of a function of

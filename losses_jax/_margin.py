@@ -52,16 +52,21 @@ _COSINE_EPSILON = float(np.float32(1e-12))
 
 
 def _clamp_min0(z):
-    """``torch.clamp_min(z, 0)``: NaN stays NaN; gradient 1 where ``z >= 0`` (the kink
-    included), 0 elsewhere and at NaN."""
+    """``torch.clamp_min(z, 0)``, with torch's gradient.
+
+    NaN stays NaN; the gradient is 1 where ``z >= 0`` (the kink included), 0 elsewhere and at NaN.
+    """
     kept = jnp.where(z >= 0, z, jnp.zeros_like(z))
     return jnp.where(jnp.isnan(z), jax.lax.stop_gradient(z), kept)
 
 
 @jax.custom_jvp
 def _minimum(a, b):
-    """``torch.minimum``: NaN propagates; the gradient is split in half at a tie, and at NaN
-    it goes to both sides (torch's comparisons are all false there)."""
+    """``torch.minimum``, with torch's gradient.
+
+    NaN propagates; the gradient is split in half at a tie, and at NaN it goes to both sides
+    (torch's comparisons are all false there).
+    """
     return jnp.minimum(a, b)
 
 
@@ -117,16 +122,41 @@ def hinge_embedding_loss(
 ) -> jax.Array:
     r"""Hinge embedding loss, as ``torch.nn.functional.hinge_embedding_loss``.
 
-    .. math::
-        \ell_i = [y_i \ne 1]\,\max(0, \Delta - x_i) + [y_i \ne -1]\,x_i
+    $$
+    \ell_i = [y_i \ne 1]\,\max(0, \Delta - x_i) + [y_i \ne -1]\,x_i
+    $$
 
-    i.e. :math:`x_i` for :math:`y_i = 1`, :math:`\max(0, \Delta - x_i)` for :math:`y_i = -1`
-    (:math:`\Delta` = ``margin``); any other target value gets both terms, as in torch.
+    i.e. $x_i$ for $y_i = 1$, $\max(0, \Delta - x_i)$ for $y_i = -1$
+    ($\Delta$ = ``margin``); any other target value gets both terms, as in torch.
 
-    Shapes: ``input`` and ``target`` broadcast together (no warning, as torch); output is the
-    broadcast shape for ``'none'``, else a scalar; dtype is ``input``'s. The gradient at
-    :math:`\Delta - x_i = 0` is -1 (torch's ``clamp_min``); NaN inputs give NaN values with a
+    Args:
+      input: distances (or any values), floating point.
+      target: ``1`` or ``-1``, broadcasting with ``input`` (no warning, as torch).
+      margin: $\Delta$.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``; dtype is ``input``'s.
+
+    Raises:
+      ValueError: an unknown ``reduction`` or shapes that do not broadcast.
+
+    The gradient at
+    $\Delta - x_i = 0$ is -1 (torch's ``clamp_min``); NaN inputs give NaN values with a
     zero gradient on the clamped branch, as in torch.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x = jnp.array([0.3, 1.5, 0.2])
+      >>> y = jnp.array([1, -1, -1])
+      >>> F.hinge_embedding_loss(x, y)
+      Array(0.3666..., dtype=float32)
+      >>> F.hinge_embedding_loss(x, y, margin=0.5, reduction='none')
+      Array([0.3, 0. , 0.3], dtype=float32)
     """
     fn = "hinge_embedding_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -154,12 +184,41 @@ def margin_ranking_loss(
 ) -> jax.Array:
     r"""Margin ranking loss, as ``torch.nn.functional.margin_ranking_loss``.
 
-    .. math::
-        \ell_i = \max\big(0, -y_i\,(x_{1,i} - x_{2,i}) + \Delta\big)
+    $$
+    \ell_i = \max\big(0, -y_i\,(x_{1,i} - x_{2,i}) + \Delta\big)
+    $$
 
     All three inputs must have the same number of dimensions (``ValueError`` otherwise, as
     torch's ``RuntimeError``) and broadcast together. ``target`` is differentiable, as in torch.
     The gradient at the kink (argument exactly 0) passes, as torch's ``clamp_min``.
+
+    Args:
+      input1: scores of the first item.
+      input2: scores of the second item, of ``input1``'s number of dimensions.
+      target: ``1`` where ``input1`` should rank higher, ``-1`` where ``input2`` should.
+      margin: $\Delta$.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: inputs of different numbers of dimensions, shapes that do not broadcast, or
+        an unknown ``reduction``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x1 = jnp.array([1.0, 0.2, 0.5])
+      >>> x2 = jnp.array([0.5, 0.4, 0.5])
+      >>> y = jnp.array([1, 1, -1])
+      >>> F.margin_ranking_loss(x1, x2, y)
+      Array(0.0666..., dtype=float32)
+      >>> F.margin_ranking_loss(x1, x2, y, margin=0.5)
+      Array(0.4000..., dtype=float32)
     """
     fn = "margin_ranking_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -190,17 +249,42 @@ def soft_margin_loss(
 ) -> jax.Array:
     r"""Two-class logistic loss, as ``torch.nn.functional.soft_margin_loss``.
 
-    .. math::
-        \ell_i = \log\big(1 + e^{-y_i x_i}\big)
+    $$
+    \ell_i = \log\big(1 + e^{-y_i x_i}\big)
+    $$
 
     evaluated stably as ``softplus(-y x)``. **Differs from torch deliberately**: torch computes
     ``log1p(exp(-y x))`` literally, which overflows to ``inf`` (with a NaN gradient) once
     ``-y x`` exceeds ~88.7 in float32 / ~709.8 in float64; here the value is the finite
     ``-y x`` and the gradient ``-y``. Everywhere else the numbers agree to rounding.
 
-    Shapes: ``target`` must broadcast to ``input``'s shape (torch writes into an input-shaped
-    output, so a target that would enlarge it is a ``ValueError``). ``target`` is not
+    Args:
+      input: scores, any shape, floating point.
+      target: ``1`` or ``-1``; must broadcast to ``input``'s shape (torch writes into an
+        input-shaped output, so a target that would enlarge it is a ``ValueError``).
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``input``'s shape for ``'none'``; dtype is ``input``'s.
+
+    Raises:
+      ValueError: an unknown ``reduction`` or a ``target`` that does not broadcast to ``input``.
+
+    ``target`` is not
     differentiable in torch; here its gradient is simply the math. Output dtype is ``input``'s.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x = jnp.array([2.0, -0.5, 0.1])
+      >>> y = jnp.array([1, -1, -1])
+      >>> F.soft_margin_loss(x, y)
+      Array(0.4484..., dtype=float32)
+      >>> F.soft_margin_loss(x, y, reduction='sum')
+      Array(1.3454..., dtype=float32)
     """
     fn = "soft_margin_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -234,19 +318,46 @@ def cosine_embedding_loss(
 ) -> jax.Array:
     r"""Cosine embedding loss, as ``torch.nn.functional.cosine_embedding_loss``.
 
-    .. math::
-        \cos_i = \frac{\sum_d x_{1,id} x_{2,id}}
-                      {\sqrt{(\sum_d x_{1,id}^2 + \epsilon)(\sum_d x_{2,id}^2 + \epsilon)}},
-        \qquad
-        \ell_i = \begin{cases} 1 - \cos_i & y_i = 1 \\ \max(0, \cos_i - \Delta) & y_i = -1
-                 \\ 0 & \text{otherwise} \end{cases}
+    $$
+    \cos_i = \frac{\sum_d x_{1,id} x_{2,id}}
+    {\sqrt{(\sum_d x_{1,id}^2 + \epsilon)(\sum_d x_{2,id}^2 + \epsilon)}},
+    \qquad
+    \ell_i = \begin{cases} 1 - \cos_i & y_i = 1 \\ \max(0, \cos_i - \Delta) & y_i = -1
+    \\ 0 & \text{otherwise} \end{cases}
+    $$
 
-    with torch's :math:`\epsilon` = ``float32(1e-12)`` added to each squared norm (so zero
-    vectors give :math:`\cos = 0` and finite gradients, exactly as torch).
+    with torch's $\epsilon$ = ``float32(1e-12)`` added to each squared norm (so zero
+    vectors give $\cos = 0$ and finite gradients, exactly as torch).
 
-    Shapes: ``(N, D)`` inputs with ``(N)`` target, or unbatched ``(D)`` inputs with a 0-d
-    target; ``input1`` and ``input2`` broadcast together. Output ``(N)`` / ``()`` for
-    ``'none'``. ``target`` is not differentiated (its only use is ``== 1`` / ``== -1``).
+    Args:
+      input1: ``(N, D)`` or unbatched ``(D)``.
+      input2: as ``input1``, broadcasting with it.
+      target: ``(N)`` (a 0-d target for unbatched inputs), ``1`` for similar pairs and ``-1``
+        for dissimilar ones.
+      margin: $\Delta$, for the dissimilar pairs.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` / ``()`` for ``'none'``.
+
+    Raises:
+      ValueError: shapes torch refuses or an unknown ``reduction``.
+
+    ``target`` is not differentiated (its only use is ``== 1`` / ``== -1``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x1 = jnp.array([[1.0, 0.0], [1.0, 1.0]])
+      >>> x2 = jnp.array([[1.0, 1.0], [1.0, 1.0]])
+      >>> y = jnp.array([1, -1])
+      >>> F.cosine_embedding_loss(x1, x2, y)
+      Array(0.6464..., dtype=float32)
+      >>> F.cosine_embedding_loss(x1, x2, y, margin=0.5, reduction='none').round(4)
+      Array([0.2929, 0.5   ], dtype=float32)
     """
     fn = "cosine_embedding_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -301,13 +412,30 @@ def multi_margin_loss(
 ) -> jax.Array:
     r"""Multi-class hinge loss, as ``torch.nn.functional.multi_margin_loss``.
 
-    .. math::
-        \ell_n = \frac{1}{C} \sum_{c \ne y_n} w_{y_n} \max(0, \Delta - x_{n,y_n} + x_{n,c})^p,
-        \qquad p \in \{1, 2\}
+    $$
+    \ell_n = \frac{1}{C} \sum_{c \ne y_n} w_{y_n} \max(0, \Delta - x_{n,y_n} + x_{n,c})^p,
+    \qquad p \in \{1, 2\}
+    $$
 
-    Shapes: input ``(N, C)``, ``(C)`` or a 0-d scalar (one class); target ``(N)`` class indices
-    (``()`` or ``(1)`` for an unbatched input); weight ``(C)``. ``'none'`` gives ``(N)``, or the
-    target's shape for an unbatched input. ``'mean'`` averages over samples (not a weighted mean).
+    Args:
+      input: scores, ``(N, C)``, ``(C)`` or a 0-d scalar (one class).
+      target: class indices, ``(N)`` (``()`` or ``(1)`` for an unbatched input).
+      p: 1 or 2, the hinge's power.
+      margin: $\Delta$.
+      weight: optional rescaling weight per class, ``(C)``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` (the target's shape for an unbatched input) for ``'none'``.
+
+    Raises:
+      ValueError: a ``p`` other than 1 or 2, shapes that do not fit, an unknown ``reduction``,
+        or (concrete values only) a target outside ``[0, C)``.
+
+    ``'mean'`` averages over samples (not a weighted mean).
 
     As torch's kernel, a term counts only where its hinge argument is ``> 0``: no gradient at
     exactly 0, and a NaN term is skipped (value 0), so NaN inputs do not propagate.
@@ -316,6 +444,16 @@ def multi_margin_loss(
     Target values outside ``[0, C)`` raise ``ValueError`` when concrete (torch: ``RuntimeError:
     target out of range``); under ``jit`` that sample's loss is NaN. ``weight`` is not
     differentiable in torch; here its gradient is simply the math.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x = jnp.array([[0.1, 0.2, 0.4, 0.8]])
+      >>> y = jnp.array([3])
+      >>> F.multi_margin_loss(x, y)
+      Array(0.325, dtype=float32)
+      >>> F.multi_margin_loss(x, y, p=2, margin=0.5)
+      Array(0.0025, dtype=float32)
     """
     fn = "multi_margin_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -368,9 +506,12 @@ def multi_margin_loss(
 
 
 def _multilabel_hinge_pass(x, others, ts, listed):
-    """Per row: ``sum_j sum_c [z > 0] z`` with ``z = (1 - x[ts_j]) + others_c`` over the listed
-    targets ``j``, and its derivative in ``x`` (counts of the counted terms). One ``O(N C)`` step
-    per target column, for as many columns as the longest list has (a while loop)."""
+    """Per row, the multi-label hinge sum and its derivative in ``x``.
+
+    The sum is ``sum_j sum_c [z > 0] z`` with ``z = (1 - x[ts_j]) + others_c`` over the listed
+    targets ``j``; the derivative counts the counted terms. One ``O(N C)`` step
+    per target column, for as many columns as the longest list has (a while loop).
+    """
     n, dim = x.shape
     rows = jnp.arange(n)
     zero = jnp.zeros((), x.dtype)
@@ -391,10 +532,12 @@ def _multilabel_hinge_pass(x, others, ts, listed):
 
 @jax.custom_jvp
 def _multilabel_hinge_sums(x, others, ts, listed):
-    """Per row ``sum_j sum_c [z > 0] z`` (see :func:`_multilabel_hinge_pass`), with the derivative
-    that loop collects: torch's kernel counts a term only where ``z > 0``, and the counts are
+    """Per row ``sum_j sum_c [z > 0] z`` (see `_multilabel_hinge_pass`), with its derivative.
+
+    The derivative is what that loop collects: torch's kernel counts a term only where ``z > 0``, and the counts are
     known only after the loop. The rule is linear in ``x``'s tangent, so forward and reverse mode
-    both work."""
+    both work.
+    """
     return _multilabel_hinge_pass(x, others, ts, listed)[0]
 
 
@@ -410,9 +553,11 @@ def _multilabel_hinge_sums_jvp(primals, tangents):
 
 @jax.jit
 def _multilabel_margin_rows(x, t):
-    """Per-row loss of ``multilabel_margin_loss`` for ``(N, C)`` input and target; NaN for a row
-    with an out-of-range target. Jitted as a whole so that eager calls compile the loop once per
-    shape instead of dispatching its pieces one by one."""
+    """Per-row loss of ``multilabel_margin_loss`` for ``(N, C)`` input and target.
+
+    NaN for a row with an out-of-range target. Jitted as a whole so that eager calls compile the loop once per
+    shape instead of dispatching its pieces one by one.
+    """
     n, dim = x.shape
     valid = jnp.all((t >= -1) & (t < dim), axis=1)
     listed = jnp.cumprod((t >= 0).astype(jnp.int32), axis=1).astype(bool)  # before the first -1
@@ -432,16 +577,31 @@ def multilabel_margin_loss(
 ) -> jax.Array:
     r"""Multi-label hinge loss, as ``torch.nn.functional.multilabel_margin_loss``.
 
-    .. math::
-        \ell_n = \frac{1}{C} \sum_{j \in J_n} \sum_{c \notin J_n} \max(0, 1 - x_{n,j} + x_{n,c})
+    $$
+    \ell_n = \frac{1}{C} \sum_{j \in J_n} \sum_{c \notin J_n} \max(0, 1 - x_{n,j} + x_{n,c})
+    $$
 
-    where :math:`J_n` is the list of target indices of row ``n``: ``target[n]`` read up to
+    where $J_n$ is the list of target indices of row ``n``: ``target[n]`` read up to
     (excluding) its first ``-1``; later entries are ignored. A class listed twice counts twice,
     as in torch.
 
-    Shapes: input ``(N, C)``, ``(C)`` or 0-d; target of the same shape, integer, values in
-    ``[-1, C)`` (all entries are checked, after the first ``-1`` too, as torch); output ``(N)``
-    or ``()`` for ``'none'``. Out-of-range values raise ``ValueError`` when concrete; under
+    Args:
+      input: scores, ``(N, C)``, ``(C)`` or 0-d.
+      target: of ``input``'s shape, integer, values in ``[-1, C)`` (all entries are checked,
+        after the first ``-1`` too, as torch).
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` / ``()`` for ``'none'``.
+
+    Raises:
+      ValueError: shapes that differ, an unknown ``reduction``, or (concrete values only) a
+        target outside ``[-1, C)``.
+
+    Out-of-range values raise ``ValueError`` when concrete; under
     ``jit`` that row's loss is NaN. As torch's kernel, terms count only where the hinge argument
     is ``> 0`` (no gradient at 0; NaN terms are skipped). Empty batch: ``'sum'`` 0, ``'mean'``
     NaN (torch 2.13 returns uninitialised memory).
@@ -451,6 +611,14 @@ def multilabel_margin_loss(
     ``C``), so memory stays ``O(N C)``. Every hinge term is formed as torch forms it,
     ``(1 - x_j) + x_c``; the per-element counts of the counted terms, collected in the same
     loop, are the gradient (a custom JVP, linear in the tangent: forward and reverse mode).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x = jnp.array([[0.1, 0.2, 0.4, 0.8]])
+      >>> y = jnp.array([[3, 0, -1, 1]])    # classes 3 and 0; -1 ends the list
+      >>> F.multilabel_margin_loss(x, y)
+      Array(0.85, dtype=float32)
     """
     fn = "multilabel_margin_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -486,14 +654,15 @@ def multilabel_margin_loss(
 
 @jax.custom_jvp
 def _soft_margin_terms(x, t):
-    """``-(t log_sigmoid(x) + (1 - t) log_sigmoid(-x))``, torch's expression, with log_sigmoid as
-    torch's CPU kernel computes it, ``min(x, 0) - log1p(exp(-|x|))``; the log1p term is the same
-    for ``x`` and ``-x`` and computed once (one exp and one log1p per element, where two
+    """``-(t log_sigmoid(x) + (1 - t) log_sigmoid(-x))``, torch's expression.
+
+    log_sigmoid is computed as torch's CPU kernel computes it, ``min(x, 0) - log1p(exp(-|x|))``; the log1p
+    term is the same for ``x`` and ``-x`` and computed once (one exp and one log1p per element, where two
     ``jax.nn.log_sigmoid`` calls cost two of each and several selects).
 
     The JVP is torch's: ``-(t sigmoid(-x) - (1 - t) sigmoid(x))`` in ``x`` and
     ``-(log_sigmoid(x) - log_sigmoid(-x)) = -x`` in ``t`` (exactly: the log1p terms cancel). The
-    rule reads ``x`` and ``t`` through :func:`~losses_jax._xla_cpu.unshared` (on CPU, XLA then does
+    rule reads ``x`` and ``t`` through [`unshared`][losses_jax._xla_cpu.unshared] (on CPU, XLA then does
     not materialise intermediates shared by the forward's reduction and the gradient).
     """
     e = jnp.log1p(jnp.exp(-jnp.abs(x)))
@@ -519,18 +688,43 @@ def multilabel_soft_margin_loss(
     reduce: bool | None = None,
     reduction: Reduction = "mean",
 ) -> jax.Array:
-    r"""Multi-label one-versus-all logistic loss, as
-    ``torch.nn.functional.multilabel_soft_margin_loss``.
+    r"""Multi-label one-versus-all logistic loss, as ``F.multilabel_soft_margin_loss``.
 
-    .. math::
-        \ell_n = -\frac{1}{C} \sum_c w_c \big(y_{n,c} \log\sigma(x_{n,c})
-                 + (1 - y_{n,c}) \log\sigma(-x_{n,c})\big)
+    $$
+    \ell_n = -\frac{1}{C} \sum_c w_c \big(y_{n,c} \log\sigma(x_{n,c})
+    + (1 - y_{n,c}) \log\sigma(-x_{n,c})\big)
+    $$
 
     with stable ``log_sigmoid`` (as torch). ``C`` is the size of ``input``'s last dimension and
     the sum runs over axis ``input.ndim - 1`` of the broadcast of ``input``, ``target`` and
     ``weight`` -- torch's exact (broadcasting) rule. Shapes: input ``(N, C)`` or ``(C)``
     (any rank >= 1); output ``(N)`` or ``()`` for ``'none'``. ``target`` and ``weight`` are
     differentiable, as in torch.
+
+    Args:
+      input: scores, ``(N, C)`` or ``(C)`` (any rank >= 1).
+      target: ``1`` or ``0`` per class, broadcasting with ``input``.
+      weight: optional rescaling weight per class, broadcasting with ``input``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` / ``()`` for ``'none'``.
+
+    Raises:
+      ValueError: shapes that do not broadcast or an unknown ``reduction``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x = jnp.array([[0.1, 0.2, 0.4, 0.8]])
+      >>> y = jnp.array([[1.0, 0.0, 0.0, 1.0]])
+      >>> F.multilabel_soft_margin_loss(x, y)
+      Array(0.6816..., dtype=float32)
+      >>> F.multilabel_soft_margin_loss(x, y, weight=jnp.array([1.0, 1.0, 2.0, 2.0]))
+      Array(1.0026..., dtype=float32)
     """
     fn = "multilabel_soft_margin_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -572,14 +766,44 @@ def triplet_margin_loss(
 ) -> jax.Array:
     r"""Triplet margin loss, as ``torch.nn.functional.triplet_margin_loss``.
 
-    .. math::
-        \ell_i = \max\big(0, \Delta + d(a_i, p_i) - d(a_i, n_i)\big), \qquad
-        d(x, y) = \lVert x - y + \epsilon \rVert_p
+    $$
+    \ell_i = \max\big(0, \Delta + d(a_i, p_i) - d(a_i, n_i)\big), \qquad
+    d(x, y) = \lVert x - y + \epsilon \rVert_p
+    $$
 
-    (:func:`pairwise_distance`). With ``swap=True`` the negative distance is
-    :math:`\min(d(a_i, n_i), d(p_i, n_i))` (gradient split in half at a tie, as torch).
-    ``margin`` must be > 0 (``ValueError``). Shapes: ``(N, D)`` or ``(D)`` inputs of one rank,
-    broadcastable; output ``(N)`` / ``()`` for ``'none'``.
+    ([`pairwise_distance`][losses_jax.pairwise_distance]). With ``swap=True`` the negative distance is
+    $\min(d(a_i, n_i), d(p_i, n_i))$ (gradient split in half at a tie, as torch).
+
+    Args:
+      anchor: ``(N, D)`` or ``(D)``.
+      positive: as ``anchor``, of its rank, broadcastable.
+      negative: as ``anchor``, of its rank, broadcastable.
+      margin: $\Delta$, > 0.
+      p: the norm's degree.
+      eps: added to the differences, as [`pairwise_distance`][losses_jax.pairwise_distance].
+      swap: use the smaller of the two negative distances.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` / ``()`` for ``'none'``.
+
+    Raises:
+      ValueError: a ``margin`` that is not > 0, inputs of different ranks or shapes that do not
+        broadcast, or an unknown ``reduction``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> anchor = jnp.array([[0.0, 0.0], [1.0, 1.0]])
+      >>> positive = jnp.array([[0.0, 1.0], [1.0, 1.5]])
+      >>> negative = jnp.array([[0.0, 1.5], [3.0, 1.0]])
+      >>> F.triplet_margin_loss(anchor, positive, negative)
+      Array(0.25, dtype=float32)
+      >>> F.triplet_margin_loss(anchor, positive, negative, p=1, swap=True, reduction='none')
+      Array([1.5, 0. ], dtype=float32)
     """
     fn = "triplet_margin_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -628,16 +852,44 @@ def triplet_margin_with_distance_loss(
     swap: bool = False,
     reduction: Reduction = "mean",
 ) -> jax.Array:
-    r"""Triplet margin loss with any distance, as
-    ``torch.nn.functional.triplet_margin_with_distance_loss``.
+    r"""Triplet margin loss with any distance, as ``F.triplet_margin_with_distance_loss``.
 
-    .. math::
-        \ell_i = \max\big(0, \Delta + d(a_i, p_i) - d(a_i, n_i)\big)
+    $$
+    \ell_i = \max\big(0, \Delta + d(a_i, p_i) - d(a_i, n_i)\big)
+    $$
 
     ``distance_function`` is any JAX-traceable callable ``(x, y) -> distances`` (default:
-    :func:`pairwise_distance` with its defaults, as torch). ``swap`` uses
-    :math:`\min(d(a, n), d(p, n))`. Keyword-only options, as torch; ``reduction`` must be one of
+    [`pairwise_distance`][losses_jax.pairwise_distance] with its defaults, as torch). ``swap`` uses
+    $\min(d(a, n), d(p, n))$. Keyword-only options, as torch; ``reduction`` must be one of
     ``'none' | 'mean' | 'sum'`` (no legacy aliases here, as torch); ``margin`` > 0.
+
+    Args:
+      anchor: ``(N, D)`` or ``(D)``.
+      positive: as ``anchor``.
+      negative: as ``anchor``.
+      distance_function: ``(x, y) -> distances``; ``None`` is
+        [`pairwise_distance`][losses_jax.pairwise_distance].
+      margin: $\Delta$, > 0.
+      swap: use the smaller of the two negative distances.
+      reduction: ``'none' | 'mean' | 'sum'``.
+
+    Returns:
+      A scalar, or ``(N)`` / ``()`` for ``'none'``.
+
+    Raises:
+      ValueError: a ``margin`` that is not > 0 or an unknown ``reduction``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> anchor = jnp.array([[0.0, 0.0], [1.0, 1.0]])
+      >>> positive = jnp.array([[0.0, 1.0], [1.0, 1.5]])
+      >>> negative = jnp.array([[0.0, 1.5], [3.0, 1.0]])
+      >>> F.triplet_margin_with_distance_loss(anchor, positive, negative)
+      Array(0.25, dtype=float32)
+      >>> cosine_distance = lambda a, b: 1 - F.cosine_similarity(a, b)
+      >>> F.triplet_margin_with_distance_loss(anchor, positive, negative, distance_function=cosine_distance)
+      Array(0.9569..., dtype=float32)
     """
     fn = "triplet_margin_with_distance_loss"
     if not (isinstance(reduction, str) and reduction in REDUCTIONS):
@@ -655,7 +907,7 @@ def triplet_margin_with_distance_loss(
 
 
 class HingeEmbeddingLoss(_Loss):
-    """Hinge embedding loss; see :func:`losses_jax.hinge_embedding_loss`.
+    """Hinge embedding loss; see [`losses_jax.hinge_embedding_loss`][losses_jax.hinge_embedding_loss].
 
     ``HingeEmbeddingLoss(margin=1.0, size_average=None, reduce=None, reduction='mean')``.
     Shapes: input ``(*)``, target ``(*)`` of +-1; output scalar or ``(*)`` for ``'none'``.
@@ -678,7 +930,7 @@ class HingeEmbeddingLoss(_Loss):
 
 
 class MarginRankingLoss(_Loss):
-    """Margin ranking loss; see :func:`losses_jax.margin_ranking_loss`.
+    """Margin ranking loss; see [`losses_jax.margin_ranking_loss`][losses_jax.margin_ranking_loss].
 
     ``MarginRankingLoss(margin=0.0, size_average=None, reduce=None, reduction='mean')``; call as
     ``loss(input1, input2, target)``. Shapes: ``(N)`` or ``()``; output scalar or ``(N)``.
@@ -701,7 +953,7 @@ class MarginRankingLoss(_Loss):
 
 
 class SoftMarginLoss(_Loss):
-    """Two-class logistic loss; see :func:`losses_jax.soft_margin_loss`.
+    """Two-class logistic loss; see [`losses_jax.soft_margin_loss`][losses_jax.soft_margin_loss].
 
     ``SoftMarginLoss(size_average=None, reduce=None, reduction='mean')``.
     Shapes: input ``(*)``, target ``(*)``; output scalar or ``(*)`` for ``'none'``.
@@ -712,7 +964,7 @@ class SoftMarginLoss(_Loss):
 
 
 class CosineEmbeddingLoss(_Loss):
-    """Cosine embedding loss; see :func:`losses_jax.cosine_embedding_loss`.
+    """Cosine embedding loss; see [`losses_jax.cosine_embedding_loss`][losses_jax.cosine_embedding_loss].
 
     ``CosineEmbeddingLoss(margin=0.0, size_average=None, reduce=None, reduction='mean')``; call as
     ``loss(input1, input2, target)``. Shapes: ``(N, D)``/``(D)`` inputs, ``(N)``/``()`` target.
@@ -735,7 +987,7 @@ class CosineEmbeddingLoss(_Loss):
 
 
 class MultiMarginLoss(_WeightedLoss):
-    """Multi-class hinge loss; see :func:`losses_jax.multi_margin_loss`.
+    """Multi-class hinge loss; see [`losses_jax.multi_margin_loss`][losses_jax.multi_margin_loss].
 
     ``MultiMarginLoss(p=1, margin=1.0, weight=None, size_average=None, reduce=None,
     reduction='mean')``; ``p`` and ``weight``'s rank are checked when built, as torch.
@@ -770,7 +1022,7 @@ class MultiMarginLoss(_WeightedLoss):
 
 
 class MultiLabelMarginLoss(_Loss):
-    """Multi-label hinge loss; see :func:`losses_jax.multilabel_margin_loss`.
+    """Multi-label hinge loss; see [`losses_jax.multilabel_margin_loss`][losses_jax.multilabel_margin_loss].
 
     ``MultiLabelMarginLoss(size_average=None, reduce=None, reduction='mean')``.
     Shapes: input ``(N, C)`` or ``(C)``; target of the same shape, indices padded with -1;
@@ -782,7 +1034,7 @@ class MultiLabelMarginLoss(_Loss):
 
 
 class MultiLabelSoftMarginLoss(_WeightedLoss):
-    """Multi-label logistic loss; see :func:`losses_jax.multilabel_soft_margin_loss`.
+    """Multi-label logistic loss; see [`multilabel_soft_margin_loss`][losses_jax.multilabel_soft_margin_loss].
 
     ``MultiLabelSoftMarginLoss(weight=None, size_average=None, reduce=None, reduction='mean')``.
     Shapes: input ``(N, C)``, target ``(N, C)``, weight ``(C)``; output scalar or ``(N)``.
@@ -793,7 +1045,7 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
 
 
 class TripletMarginLoss(_Loss):
-    """Triplet margin loss; see :func:`losses_jax.triplet_margin_loss`.
+    """Triplet margin loss; see [`losses_jax.triplet_margin_loss`][losses_jax.triplet_margin_loss].
 
     ``TripletMarginLoss(margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None,
     reduction='mean')``; ``margin > 0`` is checked when built. Call as
@@ -834,8 +1086,9 @@ class TripletMarginLoss(_Loss):
 
 
 class TripletMarginWithDistanceLoss(_Loss):
-    """Triplet margin loss with a custom distance; see
-    :func:`losses_jax.triplet_margin_with_distance_loss`.
+    """Triplet margin loss with a custom distance.
+
+    See [`triplet_margin_with_distance_loss`][losses_jax.triplet_margin_with_distance_loss].
 
     ``TripletMarginWithDistanceLoss(*, distance_function=None, margin=1.0, swap=False,
     reduction='mean')``; the default distance is ``PairwiseDistance()``, as torch. The

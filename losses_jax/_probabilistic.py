@@ -1,5 +1,7 @@
-"""Likelihood-based losses: binary cross-entropy (on probabilities and on logits), KL divergence,
-Poisson and Gaussian negative log-likelihoods, with their ``torch.nn`` classes.
+"""Likelihood-based losses, with their ``torch.nn`` classes.
+
+Binary cross-entropy (on probabilities and on logits), KL divergence, Poisson and Gaussian negative
+log-likelihoods.
 
 Where torch's backward is a formula of its own rather than the derivative of its forward (the
 ``-100`` log clamp and ``1e-12`` denominator of ``binary_cross_entropy``, the ``sigmoid(x) - y``
@@ -110,11 +112,12 @@ def binary_cross_entropy(
 ) -> jax.Array:
     r"""Binary cross-entropy on probabilities, as ``torch.nn.functional.binary_cross_entropy``.
 
-    .. math::
-        \ell_i = -w_i \left[ y_i \max(\log x_i, -100) + (1 - y_i) \max(\log(1 - x_i), -100) \right]
+    $$
+    \ell_i = -w_i \left[ y_i \max(\log x_i, -100) + (1 - y_i) \max(\log(1 - x_i), -100) \right]
+    $$
 
     reduced by ``reduction``: ``'none'``, ``'sum'``, or ``'mean'`` (the plain mean of
-    :math:`\ell`, also with ``weight``, as torch).
+    $\ell$, also with ``weight``, as torch).
 
     Args:
       input: probabilities in ``[0, 1]``, any shape, floating point.
@@ -122,18 +125,38 @@ def binary_cross_entropy(
         torch), floating point (``TypeError`` for integer targets, as torch).
       weight: optional rescaling weight that broadcasts to ``input``'s shape (e.g. ``(C,)`` for
         ``(N, C)``); ``ValueError`` naming ``'weight'`` when it does not.
-      size_average, reduce: deprecated torch flags; when given they override ``reduction``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
       reduction: ``'none' | 'mean' | 'sum'``.
 
     Each log term is clamped at -100, as in torch, so probabilities 0 and 1 give finite losses
     (at most ``100 w``). Gradients are torch's backward formulas: with respect to ``input``
-    :math:`w (x - y) / \max(x(1-x), 10^{-12})` (finite at 0 and 1), with respect to ``target``
-    :math:`-w\,\mathrm{logit}(x)` (infinite at 0 and 1, as in torch). torch refuses gradients for
+    $w (x - y) / \max(x(1-x), 10^{-12})$ (finite at 0 and 1), with respect to ``target``
+    $-w\,\mathrm{logit}(x)$ (infinite at 0 and 1, as in torch). torch refuses gradients for
     ``weight``; here ``weight`` is differentiable (the gradient is the unweighted loss).
 
     Values outside ``[0, 1]`` (NaN included) in ``input`` or ``target``: when the arrays are
     concrete this raises ``ValueError`` (torch raises ``RuntimeError``); under ``jit``/``vmap``
     the check cannot run and the loss and its gradients at those positions are NaN.
+
+    Returns:
+      A scalar, or ``input``'s shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``, a ``target`` or ``weight`` of the wrong shape, or
+        (concrete values only) a value outside ``[0, 1]``.
+      TypeError: an integer ``input`` or ``target``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> p = jnp.array([0.9, 0.2, 0.6])
+      >>> y = jnp.array([1.0, 0.0, 0.0])
+      >>> F.binary_cross_entropy(p, y)
+      Array(0.4149..., dtype=float32)
+      >>> F.binary_cross_entropy(jnp.array([0.0, 0.5]), jnp.array([1.0, 1.0]), reduction='none').round(4)
+      Array([100.    ,   0.6931], dtype=float32)
     """
     fn = "binary_cross_entropy"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -228,11 +251,12 @@ def binary_cross_entropy_with_logits(
 ) -> jax.Array:
     r"""Binary cross-entropy on logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
 
-    .. math::
-        \ell_i = -w_i \left[ p_i\, y_i \log \sigma(x_i) + (1 - y_i) \log(1 - \sigma(x_i)) \right]
-               = w_i \left[ (1 - y_i)\, x_i - (1 + (p_i - 1) y_i) \log \sigma(x_i) \right]
+    $$
+    \ell_i = -w_i \left[ p_i\, y_i \log \sigma(x_i) + (1 - y_i) \log(1 - \sigma(x_i)) \right]
+    = w_i \left[ (1 - y_i)\, x_i - (1 + (p_i - 1) y_i) \log \sigma(x_i) \right]
+    $$
 
-    with :math:`\log\sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})` (torch's formula: exact for any
+    with $\log\sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})$ (torch's formula: exact for any
     logit, no overflow), reduced by ``reduction`` (plain mean or sum, as torch).
 
     Args:
@@ -243,12 +267,32 @@ def binary_cross_entropy_with_logits(
       pos_weight: optional weight of the positive term, broadcasting to ``input``'s shape: for
         ``(N, C)`` or ``(N, C, H, W)`` inputs torch's broadcasting aligns a ``(C,)`` pos_weight with
         the *last* dimension (use ``(C, 1, 1)`` for the channel of an image-shaped target).
-      size_average, reduce, reduction: as :func:`binary_cross_entropy`.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
 
     Gradients are torch's formulas: ``w (sigmoid(x) - y)`` for the input (``w ((p y + 1 - y)
     sigmoid(x) - p y)`` with ``pos_weight``) and ``-w x`` (``w (log_sigmoid(-x) - p
     log_sigmoid(x))``) for the target. ``weight`` and ``pos_weight`` are differentiable here;
     torch refuses gradients for them.
+
+    Returns:
+      A scalar, or ``input``'s shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``, or a ``target``, ``weight`` or ``pos_weight`` of the
+        wrong shape.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> logits = jnp.array([2.0, -1.0, 0.5])
+      >>> y = jnp.array([1.0, 0.0, 0.0])
+      >>> F.binary_cross_entropy_with_logits(logits, y)
+      Array(0.4714..., dtype=float32)
+      >>> F.binary_cross_entropy_with_logits(logits, y, pos_weight=jnp.array([2.0, 2.0, 2.0]))
+      Array(0.5137..., dtype=float32)
     """
     fn = "binary_cross_entropy_with_logits"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -309,12 +353,13 @@ def kl_div(
 ) -> jax.Array:
     r"""Kullback-Leibler divergence loss, as ``torch.nn.functional.kl_div``.
 
-    ``input`` holds log-probabilities :math:`x`; ``target`` probabilities :math:`y` (or their logs
-    :math:`\log y` when ``log_target=True``):
+    ``input`` holds log-probabilities $x$; ``target`` probabilities $y$ (or their logs
+    $\log y$ when ``log_target=True``):
 
-    .. math::
-        \ell_i = y_i (\log y_i - x_i) \quad\text{(with } 0 \log 0 = 0\text{, torch's xlogy)},
-        \qquad \ell_i = e^{\log y_i} (\log y_i - x_i) \text{ when log\_target}
+    $$
+    \ell_i = y_i (\log y_i - x_i) \quad\text{(with } 0 \log 0 = 0\text{, torch's xlogy)},
+    \qquad \ell_i = e^{\log y_i} (\log y_i - x_i) \text{ when log\_target}
+    $$
 
     reduced by ``reduction``: ``'none'``, ``'sum'``, ``'mean'`` (over all elements: warns, with
     torch's text and ``UserWarning``, that it is not the KL divergence) or ``'batchmean'``
@@ -325,13 +370,34 @@ def kl_div(
       input: log-probabilities, any shape, floating point (``TypeError`` for integers, as torch).
       target: probabilities (or log-probabilities), floating point. Shapes broadcast, silently,
         as in torch.
-      size_average, reduce: deprecated; when given they override ``reduction`` (and then no
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` (and then no
         'mean' warning, as torch).
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'batchmean' | 'mean' | 'sum'``; ``'batchmean'`` divides the sum by
+        the batch size (the mathematical KL divergence), ``'mean'`` by the number of elements.
       log_target: whether ``target`` is given in log space.
 
     Where ``target == 0`` (not log space) the term is exactly 0 and the input gradient is 0; the
     target gradient there is NaN, as torch's (``xlogy``'s derivative has ``0 / 0``). Negative
     targets give NaN, as in torch.
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``.
+      TypeError: an integer ``input``.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> log_q = jax.nn.log_softmax(jnp.array([[0.1, 0.2, 0.7], [1.0, 0.0, 0.0]]), axis=1)
+      >>> p = jnp.array([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2]])
+      >>> F.kl_div(log_q, p, reduction='batchmean')
+      Array(0.0047..., dtype=float32)
+      >>> F.kl_div(log_q, jnp.log(p), reduction='batchmean', log_target=True)
+      Array(0.0047..., dtype=float32)
     """
     fn = "kl_div"
     if size_average is None and reduce is None and isinstance(reduction, str) and reduction == "mean":
@@ -370,23 +436,45 @@ def poisson_nll_loss(
 ) -> jax.Array:
     r"""Poisson negative log-likelihood, as ``torch.nn.functional.poisson_nll_loss``.
 
-    .. math::
-        \ell_i = e^{x_i} - y_i x_i \quad\text{(log\_input)}, \qquad
-        \ell_i = x_i - y_i \log(x_i + \varepsilon) \quad\text{(otherwise)}
+    $$
+    \ell_i = e^{x_i} - y_i x_i \quad\text{(log\_input)}, \qquad
+    \ell_i = x_i - y_i \log(x_i + \varepsilon) \quad\text{(otherwise)}
+    $$
 
-    plus, when ``full``, Stirling's approximation of :math:`\log(y_i!)`,
-    :math:`y_i \log y_i - y_i + \tfrac12 \log(2\pi y_i)`, only where :math:`y_i > 1` (0
+    plus, when ``full``, Stirling's approximation of $\log(y_i!)$,
+    $y_i \log y_i - y_i + \tfrac12 \log(2\pi y_i)$, only where $y_i > 1$ (0
     elsewhere, as torch). Reduced by ``reduction`` (``'none' | 'mean' | 'sum'``; legacy
     ``size_average``/``reduce`` override it with torch's warning).
 
     Args:
       input: the rate's log (``log_input=True``) or the rate itself, any shape.
       target: counts; integer or floating, broadcast with ``input`` silently, as in torch.
-      log_input, full: Python bools.
+      log_input: a Python bool: ``input`` is the rate's log (``True``) or the rate.
+      full: a Python bool: add the Stirling approximation term, as torch.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
       eps: added to the rate before its log when ``log_input=False``.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
 
     Gradients are autodiff of torch's expression, including its NaN target gradient at
     ``target == 0`` (or negative) when ``full`` (the masked-off Stirling term's ``0 * log 0``).
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> log_rate = jnp.array([0.0, 1.0, -1.0])
+      >>> counts = jnp.array([1.0, 3.0, 0.0])
+      >>> F.poisson_nll_loss(log_rate, counts)
+      Array(0.3620..., dtype=float32)
+      >>> F.poisson_nll_loss(jnp.exp(log_rate), counts, log_input=False)
+      Array(0.3620..., dtype=float32)
     """
     fn = "poisson_nll_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -417,9 +505,11 @@ def _clamped_var(v, eps):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _gaussian_nll(x, t, v, eps):
-    """``0.5 (log(vc) + (x - t)^2 / vc)`` with ``vc`` the clamped variance. The clamp is invisible
-    to gradients, as torch's in-place clamp under ``no_grad``: the derivative is taken at ``vc``
-    and passed to ``var`` even where ``var < eps``."""
+    """``0.5 (log(vc) + (x - t)^2 / vc)`` with ``vc`` the clamped variance.
+
+    The clamp is invisible to gradients, as torch's in-place clamp under ``no_grad``: the derivative is taken at ``vc``
+    and passed to ``var`` even where ``var < eps``.
+    """
     vc = _clamped_var(v, eps)
     return 0.5 * (jnp.log(vc) + (x - t) ** 2 / vc)
 
@@ -438,7 +528,7 @@ _gaussian_nll.defjvp(_gaussian_nll_jvp, symbolic_zeros=True)
 
 
 def _gaussian_var_shape(var, input, fn: str):
-    """torch 2.13's accepted var shapes; returns var shaped to broadcast against input."""
+    """Torch 2.13's accepted var shapes; returns var shaped to broadcast against input."""
     if var.shape == input.shape:
         return var
     if tuple(input.shape[:-1]) == tuple(var.shape):
@@ -462,10 +552,11 @@ def gaussian_nll_loss(
 ) -> jax.Array:
     r"""Gaussian negative log-likelihood, as ``torch.nn.functional.gaussian_nll_loss``.
 
-    .. math::
-        \ell_i = \tfrac12 \left( \log \max(v_i, \varepsilon)
-                 + \frac{(x_i - y_i)^2}{\max(v_i, \varepsilon)} \right)
-                 \;[+\ \tfrac12 \log 2\pi \text{ when full}]
+    $$
+    \ell_i = \tfrac12 \left( \log \max(v_i, \varepsilon)
+    + \frac{(x_i - y_i)^2}{\max(v_i, \varepsilon)} \right)
+    \;[+\ \tfrac12 \log 2\pi \text{ when full}]
+    $$
 
     reduced by ``reduction`` (``'none' | 'mean' | 'sum'``; plain mean over the broadcast shape).
 
@@ -477,16 +568,35 @@ def gaussian_nll_loss(
         they differ, their sizes summing to 1 (torch's rule: in practice one dimension of size 1).
         Any other shape raises ``ValueError`` naming ``'var'`` (torch's "var is of incorrect
         size"). A 0-d array is accepted only for a 1-D input (torch's rule too).
-      full: add the constant :math:`\tfrac12\log 2\pi`.
+      full: add the constant $\tfrac12\log 2\pi$.
       eps: ``var`` is clamped at ``eps``.
+      reduction: ``'none' | 'mean' | 'sum'``.
 
     The clamp is invisible to gradients, as torch's in-place clamp under ``no_grad``: the
-    gradient with respect to ``var`` is :math:`\tfrac12 (1/\bar v - (x - y)^2/\bar v^2)` at the
-    clamped :math:`\bar v`, passed to ``var`` even where ``var < eps``.
+    gradient with respect to ``var`` is $\tfrac12 (1/\bar v - (x - y)^2/\bar v^2)$ at the
+    clamped $\bar v$, passed to ``var`` even where ``var < eps``.
 
     Negative variances: with concrete values this raises ``ValueError`` (torch's "var has
     negative entry/entries"); under ``jit``/``vmap`` the loss and gradients at those positions
     are NaN. A Python ``int`` var is accepted as a number (torch 2.13 raises ``TypeError`` for it).
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``, a ``var`` of a shape torch refuses, or (concrete
+        values only) a negative variance.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> mean = jnp.array([[0.0, 1.0], [2.0, 0.5]])
+      >>> x = jnp.array([[0.5, 1.0], [1.0, 0.0]])
+      >>> var = jnp.array([[1.0], [0.5]])
+      >>> F.gaussian_nll_loss(mean, x, var)
+      Array(0.1704..., dtype=float32)
+      >>> F.gaussian_nll_loss(mean, x, var, full=True)
+      Array(1.0894..., dtype=float32)
     """
     fn = "gaussian_nll_loss"
     input = as_array(input, "input", fn)
@@ -518,7 +628,7 @@ def gaussian_nll_loss(
 
 
 class BCELoss(_WeightedLoss):
-    """Binary cross-entropy on probabilities; see :func:`losses_jax.binary_cross_entropy`.
+    """Binary cross-entropy on probabilities; see [`losses_jax.binary_cross_entropy`][losses_jax.binary_cross_entropy].
 
     ``BCELoss(weight=None, size_average=None, reduce=None, reduction='mean')``; call as
     ``loss(input, target)``. Shapes: input ``(*)`` probabilities, target ``(*)`` the same shape,
@@ -530,7 +640,9 @@ class BCELoss(_WeightedLoss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy on logits; see :func:`losses_jax.binary_cross_entropy_with_logits`.
+    """Binary cross-entropy on logits.
+
+    See [`binary_cross_entropy_with_logits`][losses_jax.binary_cross_entropy_with_logits].
 
     ``BCEWithLogitsLoss(weight=None, size_average=None, reduce=None, reduction='mean',
     pos_weight=None)``. Shapes: input ``(*)`` logits, target ``(*)`` the same shape, weight and
@@ -559,7 +671,7 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class KLDivLoss(_Loss):
-    """Kullback-Leibler divergence; see :func:`losses_jax.kl_div`.
+    """Kullback-Leibler divergence; see [`losses_jax.kl_div`][losses_jax.kl_div].
 
     ``KLDivLoss(size_average=None, reduce=None, reduction='mean', log_target=False)``;
     ``reduction`` also accepts ``'batchmean'``. Shapes: input ``(*)`` log-probabilities, target
@@ -584,7 +696,7 @@ class KLDivLoss(_Loss):
 
 
 class PoissonNLLLoss(_Loss):
-    """Poisson negative log-likelihood; see :func:`losses_jax.poisson_nll_loss`.
+    """Poisson negative log-likelihood; see [`losses_jax.poisson_nll_loss`][losses_jax.poisson_nll_loss].
 
     ``PoissonNLLLoss(log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
     reduction='mean')``. Shapes: input ``(*)``, target ``(*)`` the same shape; output scalar, or
@@ -614,7 +726,7 @@ class PoissonNLLLoss(_Loss):
 
 
 class GaussianNLLLoss(_Loss):
-    """Gaussian negative log-likelihood; see :func:`losses_jax.gaussian_nll_loss`.
+    """Gaussian negative log-likelihood; see [`losses_jax.gaussian_nll_loss`][losses_jax.gaussian_nll_loss].
 
     ``GaussianNLLLoss(*, full=False, eps=1e-6, reduction='mean')``; call as
     ``loss(input, target, var)``. Shapes: input ``(N, *)`` or ``(*)``; target the same (or

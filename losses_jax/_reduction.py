@@ -83,17 +83,21 @@ def apply_reduction(loss, reduction: str):
 
 
 def weighted_reduction(loss, reduction: str, total_weight):
-    """``'mean'`` as torch's weighted mean, ``sum(loss) / total_weight`` (NaN when the total is 0,
-    as torch); ``'none'`` and ``'sum'`` as :func:`apply_reduction`. ``total_weight`` may also be
-    a count, e.g. the number of positions of a class-probability cross-entropy."""
+    """``'mean'`` as torch's weighted mean, ``sum(loss) / total_weight``.
+
+    NaN when the total is 0, as torch; ``'none'`` and ``'sum'`` as `apply_reduction`. ``total_weight`` may also be
+    a count, e.g. the number of positions of a class-probability cross-entropy.
+    """
     if reduction == "mean":
         return jnp.sum(loss) / total_weight
     return apply_reduction(loss, reduction)
 
 
 def smoothed_parts(nll, smooth, label_smoothing, n_classes: int):
-    """torch's label smoothing, ``(1 - eps) * nll + eps / C * smooth``, of parts already reduced
-    (torch reduces, and for ``'mean'`` normalises, each part on its own: 0/0 + s/0 is NaN)."""
+    """Torch's label smoothing, ``(1 - eps) * nll + eps / C * smooth``, of parts already reduced.
+
+    (torch reduces, and for ``'mean'`` normalises, each part on its own: 0/0 + s/0 is NaN).
+    """
     return (1.0 - label_smoothing) * nll + (label_smoothing / n_classes) * smooth
 
 

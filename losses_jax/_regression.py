@@ -1,5 +1,7 @@
-"""Regression losses: ``l1_loss``, ``mse_loss``, ``huber_loss``, ``smooth_l1_loss`` (torch.nn.functional
-names and arguments)."""
+"""Regression losses: ``l1_loss``, ``mse_loss``, ``huber_loss``, ``smooth_l1_loss``.
+
+torch.nn.functional's names and arguments, and the torch.nn classes.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ from ._xla_cpu import unshared
 
 @jax.custom_jvp
 def _abs_error(d):
-    """``|d|`` whose derivative is torch's ``sign(d)``: 0 at ``d == 0`` and at NaN, where
-    ``jnp.abs`` gives 1 and NaN. The rule is one select: the tangent passes through, negated or
-    zeroed (``d * sign(d)`` would cost two comparisons, two converts and a multiply per element)."""
+    """``|d|`` whose derivative is torch's ``sign(d)``.
+
+    That is 0 at ``d == 0`` and at NaN, where ``jnp.abs`` gives 1 and NaN. The rule is one select: the tangent
+    passes through, negated or zeroed (``d * sign(d)`` would cost two comparisons, two converts and a multiply
+    per element).
+    """
     return jnp.abs(d)
 
 
@@ -34,8 +39,9 @@ def _squared_error(d):
 
 
 def _pointwise(fn, elementwise, input, target, reduction, weight, *, mean_over_weight=True, pair=False):
-    """The shared pipeline of the pointwise regression losses (``reduction`` already resolved):
-    checks, torch's broadcasting, ``elementwise(input - target)`` (``elementwise(input, target)``
+    """The shared pipeline of the pointwise regression losses (``reduction`` already resolved).
+
+    Checks, torch's broadcasting, ``elementwise(input - target)`` (``elementwise(input, target)``
     when ``pair``), the weight and the reduction.
 
     With ``weight``, ``'mean'`` is ``sum(w * loss) / sum(w)`` (l1/mse) or, when
@@ -75,18 +81,20 @@ def l1_loss(
 ) -> jax.Array:
     r"""Mean absolute error, as ``torch.nn.functional.l1_loss``.
 
-    .. math::
-        \ell_i = w_i \, |x_i - y_i|
+    $$
+    \ell_i = w_i \, |x_i - y_i|
+    $$
 
-    reduced by ``reduction``: ``'none'`` returns :math:`\ell`, ``'sum'`` its sum, ``'mean'`` its
-    mean, or :math:`\sum_i \ell_i / \sum_i w_i` when ``weight`` is given (torch's weighted mean).
+    reduced by ``reduction``: ``'none'`` returns $\ell$, ``'sum'`` its sum, ``'mean'`` its
+    mean, or $\sum_i \ell_i / \sum_i w_i$ when ``weight`` is given (torch's weighted mean).
 
     Args:
       input: predictions, any shape, floating point.
       target: values of ``input``'s shape. A broadcastable shape is accepted with torch's
         ``UserWarning``; an incompatible one raises ``ValueError``.
-      size_average, reduce: deprecated torch flags; when given they override ``reduction`` and
-        warn, exactly as torch maps them.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns, exactly
+        as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
       reduction: ``'none' | 'mean' | 'sum'``.
       weight: optional per-element weights of exactly ``input``'s shape.
 
@@ -96,6 +104,21 @@ def l1_loss(
 
     The gradient at ``input == target`` is 0 (torch's ``sign``), not the 1 of ``jnp.abs``;
     NaN differences also get gradient 0, as in torch. The empty mean is NaN, as in torch.
+
+    Raises:
+      ValueError: an unknown ``reduction``, shapes that do not broadcast, or a ``weight`` whose
+        shape is not ``input``'s.
+      TypeError: an integer ``input``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x = jnp.array([[3.0, 2, 1], [1, 2, 3]])
+      >>> y = jnp.array([[1.0, 2, 1], [1, 2, 4]])
+      >>> F.l1_loss(x, y)
+      Array(0.5, dtype=float32)
+      >>> F.l1_loss(x, y, reduction='sum')
+      Array(3., dtype=float32)
     """
     reduction = resolve_reduction(reduction, size_average, reduce)
     return _pointwise("l1_loss", _abs_error, input, target, reduction, weight)
@@ -111,13 +134,41 @@ def mse_loss(
 ) -> jax.Array:
     r"""Mean squared error, as ``torch.nn.functional.mse_loss``.
 
-    .. math::
-        \ell_i = w_i \, (x_i - y_i)^2
+    $$
+    \ell_i = w_i \, (x_i - y_i)^2
+    $$
 
-    reduced by ``reduction``: ``'none'`` returns :math:`\ell`, ``'sum'`` its sum, ``'mean'`` its
-    mean, or :math:`\sum_i \ell_i / \sum_i w_i` when ``weight`` is given (torch's weighted mean).
+    reduced by ``reduction``: ``'none'`` returns $\ell$, ``'sum'`` its sum, ``'mean'`` its
+    mean, or $\sum_i \ell_i / \sum_i w_i$ when ``weight`` is given (torch's weighted mean).
 
-    Args and Returns: as :func:`l1_loss`.
+    Args:
+      input: predictions, any shape, floating point.
+      target: values of ``input``'s shape. A broadcastable shape is accepted with torch's
+        ``UserWarning``; an incompatible one raises ``ValueError``.
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
+      weight: optional per-element weights of exactly ``input``'s shape.
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``; dtype promoted from input and target.
+
+    Raises:
+      ValueError: an unknown ``reduction``, shapes that do not broadcast, or a ``weight`` whose
+        shape is not ``input``'s.
+      TypeError: an integer ``input``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x = jnp.array([[3.0, 2, 1], [1, 2, 3]])
+      >>> y = jnp.array([[1.0, 2, 1], [1, 2, 4]])
+      >>> F.mse_loss(x, y)
+      Array(0.8333..., dtype=float32)
+      >>> F.mse_loss(x, y, reduction='none')
+      Array([[4., 0., 0.],
+             [0., 0., 1.]], dtype=float32)
     """
     reduction = resolve_reduction(reduction, size_average, reduce)
     return _pointwise("mse_loss", _squared_error, input, target, reduction, weight)
@@ -127,8 +178,10 @@ def mse_loss(
 
 
 def _checked_delta(delta, fn: str) -> float:
-    """Huber's ``delta`` as a float; torch's check (positive; NaN fails too). Shared by
-    ``huber_loss`` and ``HuberLoss``."""
+    """Huber's ``delta`` as a float; torch's check (positive; NaN fails too).
+
+    Shared by ``huber_loss`` and ``HuberLoss``.
+    """
     delta = static_number(delta, "delta", fn)
     if not delta > 0:
         raise ValueError(
@@ -138,8 +191,10 @@ def _checked_delta(delta, fn: str) -> float:
 
 
 def _checked_beta(beta, fn: str) -> float:
-    """Smooth-L1's ``beta`` as a float; torch's check (non-negative; NaN fails too). Shared by
-    ``smooth_l1_loss`` and ``SmoothL1Loss``."""
+    """Smooth-L1's ``beta`` as a float; torch's check (non-negative; NaN fails too).
+
+    Shared by ``smooth_l1_loss`` and ``SmoothL1Loss``.
+    """
     beta = static_number(beta, "beta", fn)
     if not beta >= 0:
         raise ValueError(
@@ -197,12 +252,13 @@ def huber_loss(
 ) -> jax.Array:
     r"""Huber loss, as ``torch.nn.functional.huber_loss``.
 
-    .. math::
-        \ell_i = w_i \begin{cases} \tfrac12 (x_i - y_i)^2 & |x_i - y_i| < \delta \\
-        \delta\,(|x_i - y_i| - \tfrac12 \delta) & \text{otherwise} \end{cases}
+    $$
+    \ell_i = w_i \begin{cases} \tfrac12 (x_i - y_i)^2 & |x_i - y_i| < \delta \\
+    \delta\,(|x_i - y_i| - \tfrac12 \delta) & \text{otherwise} \end{cases}
+    $$
 
     reduced by ``reduction``: ``'none'``, ``'sum'``, or ``'mean'`` (the plain mean of
-    :math:`\ell`, also when ``weight`` is given: torch 2.13 does not divide by :math:`\sum w`
+    $\ell$, also when ``weight`` is given: torch 2.13 does not divide by $\sum w$
     here, unlike ``l1_loss``/``mse_loss``).
 
     Args:
@@ -215,6 +271,23 @@ def huber_loss(
 
     Gradients are torch's ``huber_loss_backward``: ``clip(x - y, -delta, delta)`` (0 at a tie,
     ``±delta`` at infinite differences, NaN at NaN). ``weight`` is differentiable, as in torch.
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``, a ``delta`` that is not positive, shapes that do not
+        broadcast, or a ``weight`` whose shape is not ``input``'s.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x = jnp.array([0.5, 2.0, -3.0])
+      >>> y = jnp.zeros(3)
+      >>> F.huber_loss(x, y, reduction='none')
+      Array([0.125, 1.5  , 2.5  ], dtype=float32)
+      >>> F.huber_loss(x, y, delta=2.0)
+      Array(2.0416..., dtype=float32)
     """
     fn = "huber_loss"
     reduction = resolve_reduction(reduction)
@@ -234,22 +307,44 @@ def smooth_l1_loss(
 ) -> jax.Array:
     r"""Smooth L1 loss, as ``torch.nn.functional.smooth_l1_loss``.
 
-    .. math::
-        \ell_i = \begin{cases} \tfrac12 (x_i - y_i)^2 / \beta & |x_i - y_i| < \beta \\
-        |x_i - y_i| - \tfrac12 \beta & \text{otherwise} \end{cases}
+    $$
+    \ell_i = \begin{cases} \tfrac12 (x_i - y_i)^2 / \beta & |x_i - y_i| < \beta \\
+    |x_i - y_i| - \tfrac12 \beta & \text{otherwise} \end{cases}
+    $$
 
     reduced by ``reduction`` (``'none' | 'mean' | 'sum'``; legacy ``size_average``/``reduce``
-    override it with torch's warning). ``beta=0`` is exactly :func:`l1_loss` (torch dispatches to
+    override it with torch's warning). ``beta=0`` is exactly [`l1_loss`][losses_jax.l1_loss] (torch dispatches to
     it, so the gradient at a NaN difference is 0 there, and NaN for ``beta > 0``).
 
     Args:
       input: predictions, any shape, floating point.
       target: values of ``input``'s shape (a broadcastable shape warns, as in torch).
+      size_average: deprecated torch flag; when given, it overrides ``reduction`` and warns,
+        exactly as torch maps it.
+      reduce: deprecated torch flag, as ``size_average``.
+      reduction: ``'none' | 'mean' | 'sum'``.
       beta: threshold, a Python number >= 0 (``ValueError`` for a negative or NaN beta, torch's
         check). It selects branches, so under ``jit`` it must be static.
 
     Gradients are torch's ``smooth_l1_loss_backward``: ``(x - y) / beta`` inside the quadratic
     zone (0 at a tie), ``sign(x - y)`` outside. torch 2.13's ``smooth_l1_loss`` has no ``weight``.
+
+    Returns:
+      A scalar, or the broadcast shape for ``'none'``.
+
+    Raises:
+      ValueError: an unknown ``reduction``, a negative or NaN ``beta``, or shapes that do not
+        broadcast.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import losses_jax as F
+      >>> x = jnp.array([0.5, 2.0, -3.0])
+      >>> y = jnp.zeros(3)
+      >>> F.smooth_l1_loss(x, y, reduction='none')
+      Array([0.125, 1.5  , 2.5  ], dtype=float32)
+      >>> F.smooth_l1_loss(x, y, beta=0.5)
+      Array(1.5833..., dtype=float32)
     """
     fn = "smooth_l1_loss"
     reduction = resolve_reduction(reduction, size_average, reduce)
@@ -263,7 +358,7 @@ def smooth_l1_loss(
 
 
 class L1Loss(_Loss):
-    """Mean absolute error; see :func:`losses_jax.l1_loss`.
+    """Mean absolute error; see [`losses_jax.l1_loss`][losses_jax.l1_loss].
 
     ``L1Loss(size_average=None, reduce=None, reduction='mean')``; call as ``loss(input, target)``.
     Shapes: input ``(*)``, target ``(*)`` same shape; output scalar, or ``(*)`` for ``'none'``.
@@ -274,7 +369,7 @@ class L1Loss(_Loss):
 
 
 class MSELoss(_Loss):
-    """Mean squared error; see :func:`losses_jax.mse_loss`.
+    """Mean squared error; see [`losses_jax.mse_loss`][losses_jax.mse_loss].
 
     ``MSELoss(size_average=None, reduce=None, reduction='mean')``; call as ``loss(input, target)``.
     Shapes: input ``(*)``, target ``(*)`` same shape; output scalar, or ``(*)`` for ``'none'``.
@@ -285,7 +380,7 @@ class MSELoss(_Loss):
 
 
 class SmoothL1Loss(_Loss):
-    """Smooth L1 loss; see :func:`losses_jax.smooth_l1_loss`.
+    """Smooth L1 loss; see [`losses_jax.smooth_l1_loss`][losses_jax.smooth_l1_loss].
 
     ``SmoothL1Loss(size_average=None, reduce=None, reduction='mean', beta=1.0)``; call as
     ``loss(input, target)``. Shapes: input ``(*)``, target ``(*)`` same shape; output scalar, or
@@ -311,7 +406,7 @@ class SmoothL1Loss(_Loss):
 
 
 class HuberLoss(_Loss):
-    """Huber loss; see :func:`losses_jax.huber_loss`.
+    """Huber loss; see [`losses_jax.huber_loss`][losses_jax.huber_loss].
 
     ``HuberLoss(reduction='mean', delta=1.0)``; call as ``loss(input, target)`` (torch 2.13's class
     has no ``weight``; the functional has). Shapes: input ``(*)``, target ``(*)`` same shape;

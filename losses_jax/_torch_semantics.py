@@ -1,6 +1,8 @@
-"""torch's behaviour, shared by every loss family: input conversion, broadcasting with torch's
-warning, static-argument and concreteness checks, torch's gradients at clamps, class-index
-targets (validation and masking), and the symbolic-zero tangent helpers of the custom JVPs.
+"""torch's behaviour, shared by every loss family.
+
+Input conversion, broadcasting with torch's warning, static-argument and concreteness checks, torch's
+gradients at clamps, class-index targets (validation and masking), and the symbolic-zero tangent helpers of
+the custom JVPs.
 
 Static checks (shapes, ranks, dtypes) run at trace time and raise ``ValueError`` or
 ``TypeError`` naming the argument. Value checks (a class index out of range) can only run
@@ -82,8 +84,10 @@ def _describe_shapes(arrays: dict) -> str:
 
 
 def broadcast_shape(fn: str, /, **arrays) -> tuple:
-    """The shape the named arrays broadcast to, as ``torch.broadcast_shapes``; a ``ValueError``
-    naming every argument and its shape when they do not broadcast."""
+    """The shape the named arrays broadcast to, as ``torch.broadcast_shapes``.
+
+    A ``ValueError`` naming every argument and its shape when they do not broadcast.
+    """
     try:
         return jnp.broadcast_shapes(*(a.shape for a in arrays.values()))
     except ValueError as e:
@@ -91,14 +95,17 @@ def broadcast_shape(fn: str, /, **arrays) -> tuple:
 
 
 def broadcast_arrays(fn: str, /, **arrays) -> list:
-    """``torch.broadcast_tensors`` of the named arrays, in order (errors as :func:`broadcast_shape`)."""
+    """``torch.broadcast_tensors`` of the named arrays, in order (errors as `broadcast_shape`)."""
     shape = broadcast_shape(fn, **arrays)
     return [jnp.broadcast_to(a, shape) for a in arrays.values()]
 
 
 def linear(x, weight, bias=None):
-    """torch's ``F.linear``, ``x @ weight.T + bias``: half-precision products are accumulated in
-    float32 and rounded once to ``x``'s dtype, as torch's CPU/GPU matmuls do."""
+    """Torch's ``F.linear``, ``x @ weight.T + bias``.
+
+    Half-precision products are accumulated in
+    float32 and rounded once to ``x``'s dtype, as torch's CPU/GPU matmuls do.
+    """
     work, _ = compute_dtype(x.dtype)
     y = jnp.matmul(x, weight.T, preferred_element_type=work)
     if bias is not None:
@@ -121,8 +128,10 @@ def broadcast_pair(input, target, fn: str):
 
 
 def concrete_numpy(x):
-    """The values of ``x`` (an array, or a raw argument such as a list) as numpy, or ``None``
-    when they are not concrete (a tracer, or a list holding tracers)."""
+    """The values of ``x`` (an array, or a raw argument such as a list) as numpy.
+
+    ``None`` when they are not concrete (a tracer, or a list holding tracers).
+    """
     if not is_concrete(x):
         return None
     try:
@@ -160,8 +169,10 @@ def static_int(v, name: str, fn: str) -> int:
 
 @jax.custom_jvp
 def clamp_min_no_grad(x, eps):
-    """``max(x, eps)`` in value (NaN stays NaN), the identity in gradient: torch's in-place
-    ``clamp_min_`` under ``no_grad``, which autograd does not see."""
+    """``max(x, eps)`` in value (NaN stays NaN), the identity in gradient.
+
+    That is torch's in-place ``clamp_min_`` under ``no_grad``, which autograd does not see.
+    """
     return jnp.maximum(x, eps)
 
 
@@ -178,9 +189,12 @@ SymbolicZero = jax.custom_derivatives.SymbolicZero
 
 
 def tangent(g, dt):
-    """``g * dt``, or nothing when ``dt`` is a symbolic zero (so that an infinite partial, e.g. the
+    """``g * dt``, or nothing when ``dt`` is a symbolic zero.
+
+    So that an infinite partial, e.g. the
     target gradient of BCE at p = 0, cannot turn into ``inf * 0 = NaN`` in another argument's
-    derivative)."""
+    derivative).
+    """
     return None if isinstance(dt, SymbolicZero) else g * dt
 
 
@@ -199,7 +213,7 @@ def sum_tangents(x, *terms):
 
 
 def class_axis(input) -> int:
-    """torch's class dimension: 1, or 0 for an unbatched ``(C,)`` input."""
+    """Torch's class dimension: 1, or 0 for an unbatched ``(C,)`` input."""
     return 0 if input.ndim == 1 else 1
 
 
@@ -263,7 +277,7 @@ def check_label_smoothing(label_smoothing, fn: str):
 
 
 def check_targets_in_range(target, n_classes: int, ignore_index) -> None:
-    """torch's ``IndexError("Target k is out of bounds.")``, when the target values are concrete."""
+    """Torch's ``IndexError("Target k is out of bounds.")``, when the target values are concrete."""
     t = concrete_numpy(target)
     if t is None or t.size == 0:
         return
@@ -273,7 +287,7 @@ def check_targets_in_range(target, n_classes: int, ignore_index) -> None:
 
 
 def class_index_weights(target, n_classes: int, ignore_index, weight, dtype):
-    """torch's masking of class-index targets: ``(valid, safe_target, w_t)``.
+    """Torch's masking of class-index targets: ``(valid, safe_target, w_t)``.
 
     ``valid`` is ``target != ignore_index``; ``safe_target`` is the target where it is a valid
     in-range index and 0 elsewhere (safe to gather with); ``w_t`` is the class weight of each

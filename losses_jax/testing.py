@@ -17,26 +17,27 @@ Example:
     >>> report.ok
     True
 
-:func:`compare` runs the same numpy inputs through a torch function and a JAX function (the JAX
-one under ``jax.jit``), in float32, float64, bfloat16 or float16, and compares every output and
-the gradient of every input named in ``grad``: a VJP with the same seeded random cotangent on both
-sides (a lone scalar output is differentiated as torch's ``.backward()`` does, cotangent 1). It
-returns a :class:`ParityReport`; :func:`assert_parity` raises ``AssertionError`` with it.
-:func:`compare_modules` does the same for a ``torch.nn.Module`` and a Flax NNX module.
-:func:`record` keeps torch's side as a :class:`Reference`, so that a port can be compared where
-torch is not installed (an accelerator machine, a CI job without torch).
+[`compare`][losses_jax.testing.compare] runs the same numpy inputs through a torch function and a JAX function
+(the JAX one under ``jax.jit``), in float32, float64, bfloat16 or float16, and compares every output and the
+gradient of every input named in ``grad``: a VJP with the same seeded random cotangent on both sides (a lone
+scalar output is differentiated as torch's ``.backward()`` does, cotangent 1). It returns a
+[`ParityReport`][losses_jax.testing.ParityReport]; [`assert_parity`][losses_jax.testing.assert_parity] raises
+``AssertionError`` with it. [`compare_modules`][losses_jax.testing.compare_modules] does the same for a
+``torch.nn.Module`` and a Flax NNX module. [`record`][losses_jax.testing.record] keeps torch's side as a
+[`Reference`][losses_jax.testing.Reference], so that a port can be compared where torch is not installed (an
+accelerator machine, a CI job without torch).
 
 The compared functions' own arguments travel in ``args`` (a tuple) and ``kwargs`` (a mapping),
 never mixed with this module's options, so any function signature can be compared.
 
-Error measure, per element: ``|jax - torch| / max(|torch|, atol / rtol)``, i.e. the relative error,
-counted as absolute below ``atol / rtol``; a check passes when its largest is at most ``rtol``.
-NaN must be exactly where torch has NaN, and infinities must equal torch's exactly. Default
-tolerances (:data:`TOLERANCES`): float64 rtol 1e-7; float32 1e-5 for elementwise results and 2e-4
-for reductions over many terms (``kind='reduction'``); bfloat16 / float16 1e-2.
+Error measure, per element: ``|jax - torch| / max(|torch|, atol / rtol)``, i.e. the relative error, counted as
+absolute below ``atol / rtol``; a check passes when its largest is at most ``rtol``. NaN must be exactly where
+torch has NaN, and infinities must equal torch's exactly. Default tolerances
+([`TOLERANCES`][losses_jax.testing.TOLERANCES]): float64 rtol 1e-7; float32 1e-5 for elementwise results and
+2e-4 for reductions over many terms (``kind='reduction'``); bfloat16 / float16 1e-2.
 
-torch (and, for :func:`compare_modules`, flax) are imported when a function needs them, never by
-``import losses_jax``: ``pip install 'losses-jax[testing]'`` installs both.
+torch (and, for [`compare_modules`][losses_jax.testing.compare_modules], flax) are imported when a function
+needs them, never by ``import losses_jax``: ``pip install 'losses-jax[testing]'`` installs both.
 """
 
 from __future__ import annotations
@@ -75,14 +76,16 @@ __all__ = [
 Dtype = Literal["float64", "float32", "bfloat16", "float16"]
 Kind = Literal["elementwise", "reduction"]
 
-#: ``dtype -> (rtol for elementwise results, rtol for reductions over many terms, atol)``: the
-#: project's parity promise, and the defaults of :func:`compare`.
 TOLERANCES: dict[str, tuple[float, float, float]] = {
     "float64": (1e-7, 1e-7, 1e-12),
     "float32": (1e-5, 2e-4, 1e-6),
     "bfloat16": (1e-2, 1e-2, 1e-2),
     "float16": (1e-2, 1e-2, 1e-3),
 }
+"""``dtype -> (rtol for elementwise results, rtol for reductions over many terms, atol)``.
+
+The project's parity promise, and the defaults of [`compare`][losses_jax.testing.compare].
+"""
 _NP_DTYPES = {"float64": np.float64, "float32": np.float32, "bfloat16": jnp.bfloat16, "float16": np.float16}
 
 
@@ -134,7 +137,7 @@ def tolerance(
       atol: overrides the table's absolute tolerance (>= 0).
 
     Returns:
-      ``(rtol, atol)`` from :data:`TOLERANCES`, unless given.
+      ``(rtol, atol)`` from [`TOLERANCES`][losses_jax.testing.TOLERANCES], unless given.
 
     Raises:
       ValueError: an unknown ``dtype`` or ``kind``, or a negative / non-numeric tolerance.
@@ -206,9 +209,9 @@ class Check:
 
 @dataclasses.dataclass(frozen=True)
 class ParityReport:
-    """The result of :func:`compare` / :func:`compare_modules`.
+    """The result of [`compare`][losses_jax.testing.compare] / [`compare_modules`][losses_jax.testing.compare_modules].
 
-    ``str(report)`` is a table with one row per :class:`Check`: its shape, largest absolute and
+    ``str(report)`` is a table with one row per [`Check`][losses_jax.testing.Check]: its shape, largest absolute and
     relative errors, the worst element's index with both values, the tolerances and the verdict.
     Test it with ``report.ok``: a report has no truth value (``assert report`` raises), so that
     a forgotten ``.ok`` cannot pass silently.
@@ -246,9 +249,12 @@ class ParityReport:
         return max((c.max_rel_err for c in self.grads), default=0.0)
 
     def __bool__(self) -> bool:
+        """Refused: ``assert report`` would pass whatever the report says; test ``report.ok``."""
         raise TypeError("a ParityReport has no truth value: test report.ok (assert report.ok, report)")
 
     def __str__(self) -> str:
+        """The report as a table: one row per output and gradient, with a verdict each."""
+
         def num(x: float | None) -> str:
             return "-" if x is None else f"{x:.9g}"
 
@@ -326,8 +332,11 @@ def _as_numpy(v: Any) -> np.ndarray:
 
 
 def _to_torch(v: Any, dtype: str, requires_grad: bool = False) -> Any:
-    """Floating arrays as ``dtype`` tensors, integer arrays as int64, booleans as bool; dicts,
-    lists and tuples converted inside; anything else unchanged."""
+    """Values as torch tensors.
+
+    Floating arrays as ``dtype`` tensors, integer arrays as int64, booleans as bool; dicts,
+    lists and tuples converted inside; anything else unchanged.
+    """
     torch = _torch()
     if _is_array(v):
         v = _as_numpy(v)
@@ -345,8 +354,11 @@ def _to_torch(v: Any, dtype: str, requires_grad: bool = False) -> Any:
 
 
 def _to_jax(v: Any, dtype: str) -> Any:
-    """Floating arrays as ``dtype``; integer arrays as JAX's default integer type (int64 in a
-    float64 comparison, which runs under x64; else int32); booleans as bool; containers inside."""
+    """Values as JAX arrays.
+
+    Floating arrays as ``dtype``; integer arrays as JAX's default integer type (int64 in a
+    float64 comparison, which runs under x64; else int32); booleans as bool; containers inside.
+    """
     if _is_array(v):
         v = _as_numpy(v)
         # jax.device_put, not jnp.asarray: on jax 0.10 (not 0.8) the latter compiles a program (`stage`)
@@ -372,8 +384,10 @@ def _x64(dtype: str) -> contextlib.AbstractContextManager:
 
 
 def _cotangents(seed: int, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
-    """One float64 cotangent per output, uniform in [0.5, 1.5) from ``seed``; 1 for a lone scalar
-    output (torch's ``.backward()``)."""
+    """One float64 cotangent per output, uniform in [0.5, 1.5) from ``seed``.
+
+    1 for a lone scalar output (torch's ``.backward()``).
+    """
     if len(shapes) == 1 and shapes[0] == ():
         return [np.ones(())]
     rng = np.random.default_rng(seed)
@@ -389,8 +403,11 @@ def _leaves(out: Any) -> tuple[list[str], list[Any]]:
 def _torch_side(
     fn: Callable, args: Sequence, kwargs: Mapping, wrt: Sequence[Any], seed: int
 ) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
-    """Call ``fn(*args, **kwargs)`` (torch values), back-propagate the cotangents through every
-    output that requires grad, and return (output names, outputs, grads of ``wrt``), float64."""
+    """Torch's side: the outputs and the gradients, float64.
+
+    Calls ``fn(*args, **kwargs)`` (torch values), back-propagates the cotangents through every
+    output that requires grad, and returns (output names, outputs, grads of ``wrt``), float64.
+    """
     torch = _torch()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's own deprecation / broadcasting warnings
@@ -406,12 +423,14 @@ def _torch_side(
 
 
 def _jax_side(fn: Callable, primals: Sequence, seed: int, *, jit: bool) -> tuple[list[str], list[np.ndarray], Any]:
-    """``jax.vjp`` of ``fn`` at ``primals`` with the cotangents; (output names, outputs, the
-    gradients of ``primals``), float64.
+    """``jax.vjp`` of ``fn`` at ``primals`` with the cotangents.
+
+    Returns (output names, outputs, the gradients of ``primals``), float64.
 
     Under ``jit`` the value and the VJP are one compiled program (as in a jitted training step),
     the cotangents drawn from the output shapes that ``jax.eval_shape`` gives: one XLA compilation
-    instead of one for the forward pass and another for the backward pass."""
+    instead of one for the forward pass and another for the backward pass.
+    """
 
     def cotangent_leaves(outputs: Sequence[Any]) -> list[Any]:
         # float0 zeros for integer and boolean outputs, which have no gradient.
@@ -459,8 +478,9 @@ def _jax_side(fn: Callable, primals: Sequence, seed: int, *, jit: bool) -> tuple
 class Reference:
     """torch's side of a comparison, kept so that a port can be compared where torch is not.
 
-    Made by :func:`record` (or from arrays recorded elsewhere) and passed to :func:`compare` /
-    :func:`assert_parity` in place of the torch function.
+    Made by [`record`][losses_jax.testing.record] (or from arrays recorded elsewhere) and passed to
+    [`compare`][losses_jax.testing.compare] / [`assert_parity`][losses_jax.testing.assert_parity] in place of
+    the torch function.
 
     Attributes:
       title: what was recorded (the torch function's name).
@@ -528,22 +548,22 @@ def record(
     dtype: Dtype = "float32",
     seed: int = 0,
 ) -> Reference:
-    """Run ``torch_fn`` and keep its outputs and gradients for a later :func:`compare`.
+    """Run ``torch_fn`` and keep its outputs and gradients for a later [`compare`][losses_jax.testing.compare].
 
     Args:
       torch_fn: the torch function.
-      args: its positional arguments, as :func:`compare` takes them.
-      kwargs: its keyword arguments, as :func:`compare` takes them.
+      args: its positional arguments, as [`compare`][losses_jax.testing.compare] takes them.
+      kwargs: its keyword arguments, as [`compare`][losses_jax.testing.compare] takes them.
       grad: positions in ``args`` whose gradients are recorded.
       dtype: the dtype torch runs in.
       seed: the seed of the cotangents.
 
     Returns:
-      A :class:`Reference`.
+      A [`Reference`][losses_jax.testing.Reference].
 
     Raises:
-      TypeError: as :func:`compare`.
-      ValueError: as :func:`compare`.
+      TypeError: as [`compare`][losses_jax.testing.compare].
+      ValueError: as [`compare`][losses_jax.testing.compare].
       ModuleNotFoundError: torch is not installed (one line naming the extra).
     """
     fn = "record"
@@ -580,7 +600,7 @@ def compare(
     same on both sides) or, for a lone scalar output, 1 (torch's ``.backward()``).
 
     Args:
-      torch_fn: the torch function, or a :class:`Reference` recorded from it (then torch is not
+      torch_fn: the torch function, or a [`Reference`][losses_jax.testing.Reference] recorded from it (then torch is not
         needed, and ``grad``, ``dtype`` and ``seed`` default to the recorded ones).
       jax_fn: the JAX port.
       args: the positional arguments (a tuple): numpy arrays (JAX arrays and torch tensors are
@@ -592,7 +612,7 @@ def compare(
       grad: positions in ``args`` (floating arrays) whose gradients are compared; default none.
       dtype: ``'float32'`` (default), ``'float64'`` (JAX runs under ``jax.enable_x64``),
         ``'bfloat16'`` or ``'float16'``.
-      kind: ``'elementwise'`` (default) or ``'reduction'``: which rtol of :data:`TOLERANCES`
+      kind: ``'elementwise'`` (default) or ``'reduction'``: which rtol of [`TOLERANCES`][losses_jax.testing.TOLERANCES]
         (float32: 1e-5, or 2e-4 for results that sum many terms).
       rtol: overrides the relative tolerance.
       atol: overrides the absolute tolerance.
@@ -600,14 +620,14 @@ def compare(
       jit: run ``jax_fn`` under ``jax.jit`` (default) or eagerly.
 
     Returns:
-      A :class:`ParityReport`.
+      A [`ParityReport`][losses_jax.testing.ParityReport].
 
     Raises:
       TypeError: a function is not callable, ``args`` is not a tuple, ``kwargs`` not a mapping,
         or ``grad`` not an int or a tuple of ints.
       ValueError: an unknown ``dtype`` or ``kind``, a bad ``rtol`` / ``atol``, a ``grad`` position
         out of range or not a floating array, ``grad`` / ``dtype`` / ``seed`` other than a
-        :class:`Reference`'s, or outputs whose structure or shapes differ.
+        [`Reference`][losses_jax.testing.Reference]'s, or outputs whose structure or shapes differ.
       ModuleNotFoundError: torch is needed and not installed (one line naming the extra).
     """
     return _compare("compare", torch_fn, jax_fn, args, kwargs, grad, dtype, kind, rtol, atol, seed, jit)
@@ -627,28 +647,28 @@ def assert_parity(
     seed: int | None = None,
     jit: bool = True,
 ) -> ParityReport:
-    """:func:`compare`, raising ``AssertionError`` with the report's table when a check fails.
+    """[`compare`][losses_jax.testing.compare], raising ``AssertionError`` with the report's table when a check fails.
 
     Args:
-      torch_fn: as :func:`compare`.
-      jax_fn: as :func:`compare`.
-      args: as :func:`compare`.
-      kwargs: as :func:`compare`.
-      grad: as :func:`compare`.
-      dtype: as :func:`compare`.
-      kind: as :func:`compare`.
-      rtol: as :func:`compare`.
-      atol: as :func:`compare`.
-      seed: as :func:`compare`.
-      jit: as :func:`compare`.
+      torch_fn: as in `compare`.
+      jax_fn: as in `compare`.
+      args: as in `compare`.
+      kwargs: as in `compare`.
+      grad: as in `compare`.
+      dtype: as in `compare`.
+      kind: as in `compare`.
+      rtol: as in `compare`.
+      atol: as in `compare`.
+      seed: as in `compare`.
+      jit: as in `compare`.
 
     Returns:
-      The passing :class:`ParityReport`.
+      The passing [`ParityReport`][losses_jax.testing.ParityReport].
 
     Raises:
       AssertionError: a check fails; the message is the report's table.
-      TypeError: bad use, as :func:`compare`.
-      ValueError: bad use, as :func:`compare`.
+      TypeError: bad use, as [`compare`][losses_jax.testing.compare].
+      ValueError: bad use, as [`compare`][losses_jax.testing.compare].
     """
     __tracebackhide__ = True
     report = _compare("assert_parity", torch_fn, jax_fn, args, kwargs, grad, dtype, kind, rtol, atol, seed, jit)
@@ -737,7 +757,7 @@ def _transpose(fn: str, x: Any, shapes: str, perm4: tuple[int, ...], perm3: tupl
 
 
 def nchw_to_nhwc(x: Any) -> Any:
-    """torch's channels-first images ``(N, C, H, W)`` (or ``(C, H, W)``) as channels-last.
+    """Torch's channels-first images ``(N, C, H, W)`` (or ``(C, H, W)``) as channels-last.
 
     Args:
       x: a numpy or JAX array, or a torch tensor.
@@ -814,17 +834,18 @@ def compare_modules(
         NNX parameter must be named. Or a callable ``{torch name: array} -> {NNX path: array}``,
         written in ``jax.numpy``.
       layout: None (the same arrays on both sides) or ``'nhwc'``: the NNX module takes and
-        returns channels-last images, so 4-d inputs go through :func:`nchw_to_nhwc` and 4-d NNX
-        outputs through :func:`nhwc_to_nchw` before comparing.
-      dtype: as :func:`compare`.
-      kind: as :func:`compare`.
-      rtol: as :func:`compare`.
-      atol: as :func:`compare`.
-      seed: as :func:`compare`.
-      jit: as :func:`compare`.
+        returns channels-last images, so 4-d inputs go through
+        [`nchw_to_nhwc`][losses_jax.testing.nchw_to_nhwc] and 4-d NNX outputs through
+        [`nhwc_to_nchw`][losses_jax.testing.nhwc_to_nchw] before comparing.
+      dtype: as in `compare`.
+      kind: as in `compare`.
+      rtol: as in `compare`.
+      atol: as in `compare`.
+      seed: as in `compare`.
+      jit: as in `compare`.
 
     Returns:
-      A :class:`ParityReport`: a check per output and one per torch parameter's gradient.
+      A [`ParityReport`][losses_jax.testing.ParityReport]: a check per output and one per torch parameter's gradient.
 
     Raises:
       TypeError: ``torch_module`` is not a ``torch.nn.Module``, ``nnx_module`` not an NNX module,

@@ -1,5 +1,4 @@
-"""The CIFAR-10 networks of the PyTorch tutorials in Flax NNX, with torch
-``state_dict`` import/export.
+"""The CIFAR-10 networks of the PyTorch tutorials in Flax NNX, with torch ``state_dict`` in and out.
 
     from flax import nnx
     import models

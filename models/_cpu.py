@@ -2,12 +2,12 @@
 
 Two things, each tested equal to the plain code (``tests/test_models.py``):
 
-* :func:`ynnpack_conv`: the convolution written for YNNPACK, the library XLA's CPU backend hands
+* `ynnpack_conv`: the convolution written for YNNPACK, the library XLA's CPU backend hands
   convolutions to under default compile options (input channels zero-padded to a multiple of 4,
   kernel gradient over batch chunks). ``Conv2d(..., cpu_impl="ynnpack")`` uses it, on CPU only
   (``jax.lax.platform_dependent``); other backends get the plain convolution.
-* :func:`compiler_options`: the compile option under which XLA runs convolutions itself
-  (multi-threaded) instead of on YNNPACK, which :func:`models.jit` merges on CPU; the plain layers
+* `compiler_options`: the compile option under which XLA runs convolutions itself
+  (multi-threaded) instead of on YNNPACK, which [`models.jit`][models.jit] merges on CPU; the plain layers
   (``cpu_impl="xla"``, the default) are the fastest under it.
 
 Figures: 2-core EPYC, jaxlib 0.10.2, Tudui.
@@ -44,8 +44,10 @@ _YNN_FUSION_OPTIONS = {
 
 @functools.cache
 def compiler_options() -> dict[str, str]:
-    """The option above where this jaxlib's CPU compiler accepts it, else ``{}`` (probed once by
-    compiling a one-element program for the CPU backend)."""
+    """The option above where this jaxlib's CPU compiler accepts it, else ``{}``.
+
+    Probed once by compiling a one-element program for the CPU backend).
+    """
     try:
         jax.jit(lambda a: a + 1, compiler_options=_YNN_FUSION_OPTIONS).lower(np.float32(0)).compile()
     except Exception:  # an unknown or renamed option: fall back to the defaults
@@ -78,9 +80,11 @@ _KERNEL_GRAD_MAX_CHUNKS = 32
 
 
 def pad_channels(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``x`` (NHWC) and ``kernel`` (HWIO) with zero input channels appended up to a multiple of
-    ``_CHANNEL_MULTIPLE`` (not for a single channel). Their gradients come back sliced to the
-    original shapes by autodiff of the pad."""
+    """``x`` (NHWC) and ``kernel`` (HWIO) with zero input channels appended.
+
+    Up to a multiple of ``_CHANNEL_MULTIPLE`` (not for a single channel). Their gradients come back sliced to the
+    original shapes by autodiff of the pad.
+    """
     c = x.shape[-1]
     extra = -c % _CHANNEL_MULTIPLE
     if c == 1 or extra == 0:
@@ -92,8 +96,9 @@ def pad_channels(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, jax.Array]
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 3))
 def chunked_kernel_grad(conv: Conv, x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
-    """``conv(x, kernel, padding)``, with the kernel's tangent (so its gradient, by
-    transposition) computed batch chunk by batch chunk.
+    """``conv(x, kernel, padding)``, with the kernel's tangent computed batch chunk by batch chunk.
+
+    The kernel's gradient follows, by transposition.
 
     The kernel gradient of a convolution is itself a convolution whose contraction runs over
     the whole batch and every output position (``N * Ho * Wo`` terms per kernel entry). Under
@@ -134,10 +139,12 @@ def _ynnpack_conv_on_cpu(conv: Conv, padding: int, x: jax.Array, kernel: jax.Arr
 
 
 def ynnpack_conv(conv: Conv, x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
-    """``conv(x, kernel, padding)``; where it is lowered for CPU, with the input channels
-    zero-padded (:func:`pad_channels`) and the kernel gradient over batch chunks
-    (:func:`chunked_kernel_grad`), which make YNNPACK's convolutions faster. Lowered for any
-    other platform it is ``conv`` itself (``jax.lax.platform_dependent`` keeps one branch)."""
+    """``conv(x, kernel, padding)``, written for YNNPACK where it is lowered for CPU.
+
+    There, with the input channels zero-padded (`pad_channels`) and the kernel gradient over batch chunks
+    (`chunked_kernel_grad`), which make YNNPACK's convolutions faster. Lowered for any
+    other platform it is ``conv`` itself (``jax.lax.platform_dependent`` keeps one branch).
+    """
     return lax.platform_dependent(
         x,
         kernel,

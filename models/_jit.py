@@ -10,16 +10,17 @@ __all__ = ["jit"]
 
 
 def jit(fun, **jit_kwargs):
-    """``jax.jit(fun, **jit_kwargs)``, returning JAX's own jitted function (``.lower``,
-    ``.trace``, ``.eval_shape`` work), compiled the way the models train fastest.
+    """``jax.jit(fun, **jit_kwargs)``, compiled the way the models train fastest.
+
+    It returns JAX's own jitted function (``.lower``, ``.trace``, ``.eval_shape`` work).
 
     On CPU (the default backend when ``jit`` is called) it adds the compile option
-    ``xla_cpu_experimental_ynn_fusion_type`` (:func:`models._cpu.compiler_options`), merged under
-    any ``compiler_options`` you pass: XLA then runs convolutions with its own multi-threaded
-    kernels instead of YNNPACK's single-threaded ones (jaxlib 0.10.2), while dots and reductions
-    stay on YNNPACK. The plain layers (``cpu_impl="xla"``, the default) are fastest under it.
-    Where the installed jaxlib does not know the option (it is experimental; probed once), and
-    on other backends, it is exactly ``jax.jit(fun, **jit_kwargs)``.
+    ``xla_cpu_experimental_ynn_fusion_type`` (``models._cpu.compiler_options``),
+    merged under any ``compiler_options`` you pass: XLA then runs convolutions with its own multi-threaded
+    kernels instead of YNNPACK's single-threaded ones (jaxlib 0.10.2), while dots and reductions stay on
+    YNNPACK. The plain layers (``cpu_impl="xla"``, the default) are fastest under it. Where the installed
+    jaxlib does not know the option (it is experimental; probed once), and on other backends, it is exactly
+    ``jax.jit(fun, **jit_kwargs)``.
 
     Compile options belong to the program XLA compiles, so put ``models.jit`` outermost: where
     it adds options, JAX refuses to trace the function inside another ``jax.jit`` / ``nnx.jit``

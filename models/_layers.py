@@ -1,7 +1,7 @@
 """Layers of the tutorial networks: torch's ``Conv2d`` / ``Linear`` / ``MaxPool2d(2)`` in NHWC.
 
 Parameters follow Flax's conventions (``kernel`` in HWIO for convolutions, ``(in, out)`` for
-linear layers, ``bias``); :mod:`models._torch_io` converts to and from torch's layouts.
+linear layers, ``bias``); [`models._torch_io`][models._torch_io] converts to and from torch's layouts.
 Initialisation follows torch's ``reset_parameters`` (torch 2.13 ``nn/modules/conv.py`` and
 ``nn/modules/linear.py``): ``kaiming_uniform_(weight, a=sqrt(5))``, which is
 ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (gain ``sqrt(2 / (1 + 5))`` times ``sqrt(3 / fan_in)``),
@@ -54,7 +54,7 @@ def _check_cpu_impl(cpu_impl, where: str) -> None:
 def _conv2d(x: jax.Array, kernel: jax.Array, bias: jax.Array, padding: int, cpu_impl: CpuImpl = "xla") -> jax.Array:
     """Stride-1 2-D cross-correlation (torch's ``conv2d``), NHWC input, HWIO kernel, zero padding.
 
-    ``cpu_impl="ynnpack"``: on CPU, :func:`models._cpu.ynnpack_conv` (same values and gradients,
+    ``cpu_impl="ynnpack"``: on CPU, [`models._cpu.ynnpack_conv`][models._cpu.ynnpack_conv] (same values and gradients,
     written for YNNPACK's kernels); elsewhere, and with ``"xla"``, the plain convolution.
     """
     y = _cpu.ynnpack_conv(_conv, x, kernel, padding) if cpu_impl == "ynnpack" else _conv(x, kernel, padding)
@@ -82,7 +82,7 @@ def _pool_best_and_choice(x6: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 @jax.custom_jvp
 def max_pool_2x2(x: jax.Array) -> jax.Array:
-    """torch's ``MaxPool2d(2)`` (kernel 2, stride 2, no padding, floor mode) on NHWC input.
+    """Torch's ``MaxPool2d(2)`` (kernel 2, stride 2, no padding, floor mode) on NHWC input.
 
     Values are exactly the window maxima (NaN propagates, as in torch). Odd trailing rows or
     columns are dropped, as torch's floor mode does.
@@ -117,8 +117,9 @@ def _max_pool_2x2_jvp(primals, tangents):
 
 
 class Conv2d(nnx.Module):
-    """torch's ``nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding)`` (stride 1,
-    square kernel, zero padding, with bias), on NHWC input.
+    """torch's ``nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding)`` on NHWC input.
+
+    Stride 1, a square kernel, zero padding, with bias.
 
     Parameters: ``kernel`` ``(kernel_size, kernel_size, in_channels, out_channels)`` (HWIO;
     torch's weight is OIHW), ``bias`` ``(out_channels,)``, both float32, initialised as torch does.
@@ -126,7 +127,7 @@ class Conv2d(nnx.Module):
     ``cpu_impl`` chooses how the convolution is written for XLA's CPU backend (same values and
     gradients either way; on other backends both are the plain convolution):
 
-    * ``"xla"`` (default): the plain convolution. Fastest under :func:`models.jit`, whose compile
+    * ``"xla"`` (default): the plain convolution. Fastest under [`models.jit`][models.jit], whose compile
       option has XLA run convolutions with its own multi-threaded kernels.
     * ``"ynnpack"``: input channels zero-padded to a multiple of 4 and the kernel gradient summed
       over batch chunks (``models/_cpu.py``), which suit YNNPACK, the library that runs

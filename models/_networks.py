@@ -49,8 +49,11 @@ def to_tensor(images) -> jax.Array:
 
 
 def _check_images(x, name: str, dtype_out) -> jax.Array:
-    """Validate a batch of NHWC images (static checks, so they also fire under ``jit``) and cast
-    them to the parameters' dtype (float32 unless the parameters were cast)."""
+    """Validate a batch of NHWC images and cast them to the parameters' dtype.
+
+    The checks are static, so they also fire under ``jit``; the parameters' dtype is float32 unless
+    the parameters were cast.
+    """
     shape = tuple(np.shape(x))
     dtype = _dtype_of(x)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -85,17 +88,19 @@ class _TutorialNet(nnx.Module):
 
 
 class Tudui(_TutorialNet):
-    """The tutorials' CIFAR-10 network "Tudui" (no activations, as in the tutorials)::
+    """The tutorials' CIFAR-10 network "Tudui" (no activations, as in the tutorials).
+
+    Layers::
 
         Conv(3,32,5,pad 2) MaxPool2 Conv(32,32,5,pad 2) MaxPool2 Conv(32,64,5,pad 2) MaxPool2
         Flatten Linear(1024,64) Linear(64,10)
 
-    ``Tudui(rngs=nnx.Rngs(0))`` (``cpu_impl``: see :class:`Conv2d`); call with NHWC float32
-    images in [0, 1] of shape
-    ``(N, 32, 32, 3)`` (see :func:`to_tensor`), returns logits ``(N, 10)``. Parameters are
-    initialised as torch initialises ``Conv2d`` / ``Linear``. Flatten is over (H, W, C) here and
-    (C, H, W) in torch; :func:`load_torch_state_dict` / :func:`to_torch_state_dict` convert.
-    Torch twin: ``self.model1 = Sequential(...)`` (tutorial 003), keys ``model1.0.weight`` ...
+    ``Tudui(rngs=nnx.Rngs(0))`` (``cpu_impl``: see [`Conv2d`][models.Conv2d]); call with NHWC float32 images
+    in [0, 1] of shape ``(N, 32, 32, 3)`` (see [`to_tensor`][models.to_tensor]), returns logits ``(N, 10)``.
+    Parameters are initialised as torch initialises ``Conv2d`` / ``Linear``. Flatten is over (H, W, C) here
+    and (C, H, W) in torch; [`load_torch_state_dict`][models.load_torch_state_dict] /
+    [`to_torch_state_dict`][models.to_torch_state_dict] convert. Torch twin: ``self.model1 = Sequential(...)``
+    (tutorial 003), keys ``model1.0.weight`` ...
     """
 
     _torch_prefix = "model1"
@@ -120,12 +125,14 @@ class Tudui(_TutorialNet):
 
 
 class LeNet(_TutorialNet):
-    """The tutorials' LeNet-like CIFAR-10 network (tutorial 000; no activations)::
+    """The tutorials' LeNet-like CIFAR-10 network (tutorial 000; no activations).
+
+    Layers::
 
         Conv(3,16,5) MaxPool2 Conv(16,32,5) MaxPool2 Flatten Linear(800,120) Linear(120,84)
         Linear(84,10)
 
-    ``LeNet(rngs=nnx.Rngs(0))`` (``cpu_impl``: see :class:`Conv2d`); NHWC float32
+    ``LeNet(rngs=nnx.Rngs(0))`` (``cpu_impl``: see [`Conv2d`][models.Conv2d]); NHWC float32
     ``(N, 32, 32, 3)`` in, logits ``(N, 10)`` out.
     Torch twin: ``self.model = Sequential(...)`` (tutorial 000), keys ``model.0.weight``,
     ``model.0.bias``, ``model.2.*``, ``model.5.*``, ``model.6.*``, ``model.7.*``.

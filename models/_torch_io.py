@@ -56,17 +56,17 @@ def _kernel_from_torch(model, name: str, layer, flatten_name: str) -> Callable:
 
 
 def torch_weight_map(model, torch_names: Iterable[str]) -> dict[str, tuple[str, Callable]]:
-    """The ``weights`` mapping of :func:`losses_jax.testing.compare_modules` for ``model``.
+    """The ``weights`` mapping of [`compare_modules`][losses_jax.testing.compare_modules] for ``model``.
 
     Args:
-      model: a :class:`Tudui` or :class:`LeNet`.
+      model: a [`Tudui`][models.Tudui] or [`LeNet`][models.LeNet].
       torch_names: the parameter names of the torch twin, in forward order (``weight, bias`` of
         each layer, as ``torch_module.state_dict()`` lists them); any naming, as
-        :func:`load_torch_state_dict` matches by order.
+        [`load_torch_state_dict`][models.load_torch_state_dict] matches by order.
 
     Returns:
       ``{torch name: (NNX path, transform)}``: the same layout conversions as
-      :func:`load_torch_state_dict`, written so that JAX can differentiate through them.
+      [`load_torch_state_dict`][models.load_torch_state_dict], written so that JAX can differentiate through them.
 
     Raises:
       TypeError: ``model`` is not a tutorial network.
@@ -98,7 +98,7 @@ def torch_weight_map(model, torch_names: Iterable[str]) -> dict[str, tuple[str, 
 
 
 def load_torch_state_dict(model, state_dict):
-    """Fill ``model`` (a :class:`Tudui` or :class:`LeNet`) in place from a torch ``state_dict``.
+    """Fill ``model`` (a [`Tudui`][models.Tudui] or [`LeNet`][models.LeNet]) in place from a torch ``state_dict``.
 
     ``state_dict``: a mapping of name -> torch tensor (or numpy / JAX array), as
     ``torch_module.state_dict()`` or ``torch.load(path)`` returns it, from a torch network of the
@@ -177,10 +177,10 @@ def to_torch_state_dict(model, *, as_torch: bool = False) -> OrderedDict:
 
     Keys are those of the torch twins (``parity_tests/torch_models.py``), i.e. of the tutorials:
 
-    * :class:`Tudui` (tutorial 003, ``self.model1 = Sequential(...)``): ``model1.0``,
+    * [`Tudui`][models.Tudui] (tutorial 003, ``self.model1 = Sequential(...)``): ``model1.0``,
       ``model1.2``, ``model1.4`` (convs), ``model1.7``, ``model1.8`` (linears), each
       ``.weight`` and ``.bias``;
-    * :class:`LeNet` (tutorial 000, ``self.model = Sequential(...)``): ``model.0``, ``model.2``
+    * [`LeNet`][models.LeNet] (tutorial 000, ``self.model = Sequential(...)``): ``model.0``, ``model.2``
       (convs), ``model.5``, ``model.6``, ``model.7`` (linears).
 
     Values are numpy arrays in the parameters' dtype (float32), contiguous, writable copies. ``torch.nn.Module.

@@ -361,7 +361,7 @@ def test_models_jit_is_jax_jit_with_convolutions_off_ynnpack():
     for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
     # vmap and jvp around it keep it a top-level jit; JAX refuses compile options on a jit traced
-    # inside another jit or under grad (the README and models.jit's docstring say so)
+    # inside another jit or under grad (docs/models.md and models.jit's docstring say so)
     forward = models.jit(lambda m, x: m(x))
     np.testing.assert_allclose(
         np.asarray(jax.vmap(forward, in_axes=(None, 0))(model, x[None])[0]),

@@ -14,7 +14,7 @@ The finite differences are fourth-order central ones (step 1e-3 in float64), alo
 direction; the inputs are drawn away from kinks and clamps (hinge margins, ``|x|``, Huber's
 ``delta``), where torch's gradient is a choice rather than a derivative.
 
-``SUPPORT`` says which transformations each loss supports; the README's transformation table is
+``SUPPORT`` says which transformations each loss supports; the table of docs/transformations.md is
 checked against it. A supported transformation must give the finite-difference numbers; an
 unsupported one must raise, never return a wrong number.
 """
@@ -41,8 +41,8 @@ TRANSFORMS = ("jit", "grad", "vmap", "jvp", "jacfwd", "hessian", "jvp_grad")
 ALL = frozenset(TRANSFORMS)
 NO_FORWARD_MODE = ALL - {"jvp", "jacfwd"}  # custom VJPs: forward-over-reverse still works
 
-# Which transformations each public loss supports: the single source, mirrored by the README's
-# "Transformations" table (checked below). "(chunked)" is linear_cross_entropy with an options
+# Which transformations each public loss supports: the single source, mirrored by the table of
+# docs/transformations.md (checked below). "(chunked)" is linear_cross_entropy with an options
 # object: a custom VJP over a scan of row blocks, so no forward mode of the loss itself (jvp,
 # jacfwd), while forward-over-reverse (hessian, jvp of grad) differentiates its backward pass and
 # is exact. CTC's gradient is torch's, not the formula's (a custom VJP), so it has no forward mode
@@ -606,9 +606,8 @@ TRANSFORM_HEADERS = {
 }
 
 
-def _readme_support() -> dict[str, frozenset[str]]:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = text.split("### Transformations", 1)[1]
+def _documented_support() -> dict[str, frozenset[str]]:
+    section = (Path(__file__).resolve().parents[1] / "docs" / "transformations.md").read_text()
     rows = []
     for line in section.splitlines():
         if line.startswith("|"):
@@ -632,5 +631,5 @@ def _readme_support() -> dict[str, frozenset[str]]:
     return support
 
 
-def test_readme_transformation_table_matches_support():
-    assert _readme_support() == SUPPORT
+def test_documented_transformation_table_matches_support():
+    assert _documented_support() == SUPPORT

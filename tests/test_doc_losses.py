@@ -1,5 +1,6 @@
-"""The README's loss table lists exactly the public losses: every functional and class of
-``losses_jax.__all__``, nothing missing and nothing extra."""
+"""The documentation covers exactly the public names: the loss table of docs/losses.md lists every
+functional and class of ``losses_jax.__all__``, nothing missing and nothing extra, and the API
+reference has an entry for every public name."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from pathlib import Path
 
 import losses_jax
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+LOSSES_PAGE = DOCS / "losses.md"
+API_PAGE = DOCS / "api" / "losses_jax.md"
 
 # Public names that are not losses (constants, and the options of linear_cross_entropy).
 NOT_LOSSES = {"LinearCrossEntropyOptions", "REDUCTIONS", "TORCH_VERSION"}
 
 
 def _loss_table() -> list[list[str]]:
-    """The cells of the first table under "## Losses", without its header and separator."""
-    section = README.read_text().split("\n## Losses\n", 1)[1]
+    """The cells of the first table of docs/losses.md, without its header and separator."""
+    section = LOSSES_PAGE.read_text()
     rows = []
     for line in section.splitlines():
         if line.startswith("|"):
@@ -51,3 +54,15 @@ def test_class_column_is_every_public_class():
     assert len(listed) == len(set(listed)), "a class is listed twice"
     public = {n for n in losses_jax.__all__ if n not in NOT_LOSSES and isinstance(getattr(losses_jax, n), type)}
     assert set(listed) == public
+
+
+def test_the_api_reference_has_every_public_name():
+    entries = re.findall(r"^::: losses_jax\.(\w+)$", API_PAGE.read_text(), re.MULTILINE)
+    assert len(entries) == len(set(entries)), "a name has two entries"
+    assert set(entries) == set(losses_jax.__all__)
+
+
+def test_the_api_reference_has_every_public_module():
+    pages = "".join(page.read_text() for page in (DOCS / "api").glob("*.md"))
+    for module in ("losses_jax.testing", "losses_jax.interop", "models", "train"):
+        assert re.search(rf"^::: {re.escape(module)}$", pages, re.MULTILINE), module
