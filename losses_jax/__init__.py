@@ -10,10 +10,15 @@ Class API (``torch.nn`` names)::
     criterion = losses_jax.CrossEntropyLoss(weight=w, ignore_index=0)
     loss = criterion(logits, labels)
 
+``losses_jax.ops`` holds the losses of ``torchvision.ops`` (focal and box-IoU losses), with
+torchvision's names and numbers.
+
 Every function is pure and works under ``jax.jit``, ``jax.grad`` and ``jax.vmap``. Parity with
 torch is certified against torch ``2.13.0`` (see ``TORCH_VERSION`` and ``python -m parity_tests``).
 """
 
+# A submodule, as torchvision.ops: its names are not top-level ones.
+from . import ops as ops
 from ._adaptive import AdaptiveLogSoftmaxWithLoss
 from ._classification import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
 from ._ctc import CTCLoss, ctc_loss
