@@ -52,6 +52,8 @@ def _torchvision(name: str):
 
 
 def _case(family: str, fn: str, args: tuple, kwargs: dict, grad: tuple, dtype: str, label: str) -> Case:
+    # torchvision's default reduction is 'none' (the harness's tolerance assumes torch.nn's 'mean')
+    kind = "elementwise" if kwargs.get("reduction", "none") == "none" else "reduction"
     return Case(
         f"torchvision.ops {fn}: {family}",
         fn,
@@ -62,6 +64,7 @@ def _case(family: str, fn: str, args: tuple, kwargs: dict, grad: tuple, dtype: s
         label=label,
         torch_fn=_torchvision(fn),
         jax_fn=getattr(ops, fn),
+        kind=kind,
     )
 
 
