@@ -3,6 +3,8 @@
 Every function is pure and works under ``jax.jit``, ``jax.grad`` and ``jax.vmap``. Parity with
 torch is certified against torch ``2.13.0`` (see ``TORCH_VERSION`` and ``python -m parity_tests``).
 ``losses_jax.testing`` checks your own torch -> JAX ports the same way: values and gradients.
+``losses_jax.ops`` holds the losses of ``torchvision.ops`` (focal and box-IoU losses), with
+torchvision's names and numbers.
 
 Example:
     The functional API has ``torch.nn.functional``'s names, the class API ``torch.nn``'s:
@@ -19,6 +21,8 @@ Example:
 
 from importlib import metadata as _metadata
 
+# A submodule, as torchvision.ops: its names are not top-level ones.
+from . import ops as ops
 from ._adaptive import AdaptiveLogSoftmaxWithLoss
 from ._classification import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
 from ._ctc import CTCLoss, ctc_loss

@@ -38,7 +38,9 @@ from ._torch_semantics import (
     check_floating,
     compute_dtype,
     concrete_numpy,
+    fused_f32,
     is_concrete,
+    sigmoid,
     sum_tangents,
     tangent,
     user_stacklevel,
@@ -180,20 +182,9 @@ def binary_cross_entropy(
 # -- binary_cross_entropy_with_logits --------------------------------------------------------
 
 
-def _f32(fn, x):
-    """``fn(x)`` evaluated in float32 and rounded once for half-precision ``x`` (a fused torch kernel)."""
-    if jnp.dtype(x.dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)):
-        return fn(x.astype(jnp.float32)).astype(x.dtype)
-    return fn(x)
-
-
 def _log_sigmoid(x):
     # torch's CPU log_sigmoid: min(x, 0) - log1p(exp(-|x|)); exact for large |x| of either sign.
-    return _f32(lambda z: jnp.minimum(z, 0) - jnp.log1p(jnp.exp(-jnp.abs(z))), x)
-
-
-def _sigmoid(x):
-    return _f32(jax.nn.sigmoid, x)
+    return fused_f32(lambda z: jnp.minimum(z, 0) - jnp.log1p(jnp.exp(-jnp.abs(z))), x)
 
 
 @jax.custom_jvp
@@ -205,7 +196,7 @@ def _bce_logits_jvp(primals, tangents):
     x, t = primals
     dx, dt = tangents
     # torch's binary_cross_entropy_with_logits_backward: sigmoid(x) - t; target: -x.
-    gx = _sigmoid(x) - t
+    gx = sigmoid(x) - t
     return _bce_logits(x, t), sum_tangents(x, tangent(gx, dx), tangent(-x, dt))
 
 
@@ -224,7 +215,7 @@ def _bce_logits_pw_jvp(primals, tangents):
     # torch: ((pw t + 1 - t) sigmoid(x) - pw t) for the input; log_sigmoid(-x) - pw log_sigmoid(x)
     # for the target. torch refuses gradients for pos_weight; ours is the derivative, -t log_sigmoid(x).
     pt = pw * t
-    gx = (pt + 1 - t) * _sigmoid(x) - pt
+    gx = (pt + 1 - t) * sigmoid(x) - pt
     ls = _log_sigmoid(x)
     gt = _log_sigmoid(-x) - ls * pw
     gpw = -t * ls
@@ -324,7 +315,7 @@ def binary_cross_entropy_with_logits(
 @jax.custom_jvp
 def _xlogx(t):
     # torch's xlogy(t, t): 0 where t == 0, NaN for NaN, t log t otherwise.
-    return _f32(lambda z: jnp.where(z == 0, 0, z * jnp.log(z)), t)
+    return fused_f32(lambda z: jnp.where(z == 0, 0, z * jnp.log(z)), t)
 
 
 @_xlogx.defjvp
@@ -332,7 +323,7 @@ def _xlogx_jvp(primals, tangents):
     (t,), (dt,) = primals, tangents
     # torch's xlogy derivative, both arguments being t: xlogy(t != 0, t) + t / t
     # (NaN at t == 0, as in torch: 0 / 0).
-    g = _f32(lambda z: jnp.where(z != 0, jnp.log(z), 0), t) + t / t
+    g = fused_f32(lambda z: jnp.where(z != 0, jnp.log(z), 0), t) + t / t
     return _xlogx(t), g * dt
 
 

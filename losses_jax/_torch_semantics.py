@@ -78,6 +78,44 @@ def compute_dtype(*dtypes):
     return work, out
 
 
+def fused_f32(fn, x):
+    """``fn(x)`` evaluated in float32 and rounded once for half-precision ``x``: how one fused torch
+    kernel (``sigmoid``, ``log_sigmoid``, ``xlogy``) computes in bfloat16/float16."""
+    if jnp.dtype(x.dtype) in _UPCAST:
+        return fn(x.astype(jnp.float32)).astype(x.dtype)
+    return fn(x)
+
+
+@jax.custom_jvp
+def sigmoid(x):
+    """``torch.sigmoid``: half precision computed in float32 and rounded once (:func:`fused_f32`);
+    its derivative is torch's ``sigmoid_backward``, taken from the rounded output."""
+    return fused_f32(jax.nn.sigmoid, x)
+
+
+@sigmoid.defjvp
+def _sigmoid_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    y = sigmoid(x)
+    # torch's sigmoid_backward: g (1 - y) y from the saved (rounded) y, in float32 for half precision.
+    return y, fused_f32(lambda g: g * (1 - y.astype(g.dtype)) * y.astype(g.dtype), dx)
+
+
+def times_scalar(x, c: float):
+    """``x * c`` for a Python number ``c`` as torch computes it: for half-precision ``x`` in float32
+    (torch's opmath type, the scalar in float32 too) and rounded once; JAX's weak typing would
+    round ``c`` to the half-precision dtype first.
+
+    The rounding is a ``reduce_precision`` too, which XLA keeps where its excess-precision
+    simplification would drop the conversion back to half precision (and so the rounding) when the
+    product feeds a sum; its transpose rounds the cotangent likewise, as torch's backward does."""
+    out = fused_f32(lambda z: z * c, x)
+    if jnp.dtype(x.dtype) in _UPCAST:
+        f = jnp.finfo(x.dtype)
+        out = jax.lax.reduce_precision(out, exponent_bits=f.nexp, mantissa_bits=f.nmant)
+    return out
+
+
 def _describe_shapes(arrays: dict) -> str:
     parts = [f"'{name}' of shape {tuple(a.shape)}" for name, a in arrays.items()]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

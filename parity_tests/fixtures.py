@@ -18,7 +18,17 @@ import sys
 
 import numpy as np
 
-__all__ = ["DEFAULT_PATH", "TORCH_VERSION", "FixtureError", "build", "case_key", "input_hash", "load", "reference"]
+__all__ = [
+    "DEFAULT_PATH",
+    "TORCH_VERSION",
+    "FixtureError",
+    "build",
+    "case_key",
+    "input_hash",
+    "load",
+    "reference",
+    "write",
+]
 
 TORCH_VERSION = "2.13.0"
 DEFAULT_PATH = pathlib.Path(".parity-fixtures") / f"torch-{TORCH_VERSION}.npz"
@@ -69,14 +79,24 @@ def build(out: pathlib.Path, limit: int | None = None) -> int:
     import torch
 
     from .cases import all_cases
-    from .harness import record_torch
 
     if not torch.__version__.startswith(TORCH_VERSION):
         raise FixtureError(f"fixtures need torch {TORCH_VERSION}, this is torch {torch.__version__}")
     cases = all_cases()[:limit] if limit is not None else all_cases()
+    return write(out, cases, {"torch": torch.__version__})
+
+
+def write(out: pathlib.Path, cases, meta: dict[str, str]) -> int:
+    """Run each case's torch side (:func:`parity_tests.harness.record_torch`) and write them, keyed
+    by :func:`case_key`, with their :func:`input_hash`, ``meta`` (as ``meta|<key>``) and the case
+    count to ``out``; returns the case count."""
+    from .harness import record_torch
+
     arrays: dict[str, np.ndarray] = {}
     for case in cases:
         key = case_key(case)
+        if f"{key}|hash" in arrays:
+            raise FixtureError(f"two cases share the key {key}")
         recorded = record_torch(case)
         (value,), grads = recorded.outputs, recorded.grads
         arrays[f"{key}|value"] = _compact(value)
@@ -84,7 +104,8 @@ def build(out: pathlib.Path, limit: int | None = None) -> int:
             arrays[f"{key}|grad{i}"] = _compact(g)
         arrays[f"{key}|ngrad"] = np.asarray(len(grads))
         arrays[f"{key}|hash"] = np.asarray(input_hash(case))
-    arrays["meta|torch"] = np.asarray(torch.__version__)
+    for k, v in meta.items():
+        arrays[f"meta|{k}"] = np.asarray(v)
     arrays["meta|count"] = np.asarray(len(cases))
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as f:
@@ -92,25 +113,27 @@ def build(out: pathlib.Path, limit: int | None = None) -> int:
     return len(cases)
 
 
-def load(path: pathlib.Path | str) -> dict[str, np.ndarray]:
-    """The fixture file's arrays; :class:`FixtureError` (one line, saying how to build it) when missing."""
+def load(path: pathlib.Path | str, how: str = HOW) -> dict[str, np.ndarray]:
+    """The fixture file's arrays; :class:`FixtureError` (one line, saying how to build it: ``how``,
+    formatted with the ``path``) when missing."""
     path = pathlib.Path(path)
     if not path.exists():
-        raise FixtureError(f"no parity fixtures at {path}; " + HOW.format(path=path))
+        raise FixtureError(f"no parity fixtures at {path}; " + how.format(path=path))
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
 
 
-def reference(data: dict[str, np.ndarray], case, path: pathlib.Path | str = DEFAULT_PATH):
+def reference(data: dict[str, np.ndarray], case, path: pathlib.Path | str = DEFAULT_PATH, how: str = HOW):
     """A case's recorded torch side, a :class:`losses_jax.testing.Reference` in float64 for
-    ``harness.run_case(case, torch_side=...)``; :class:`FixtureError` when absent or stale."""
+    ``harness.run_case(case, torch_side=...)``; :class:`FixtureError` when absent or stale (its
+    message ends with ``how``, as in :func:`load`)."""
     from .harness import reference as make_reference
 
     key = case_key(case)
     if f"{key}|hash" not in data:
-        raise FixtureError(f"parity fixtures at {path} lack case {key}; " + HOW.format(path=path))
+        raise FixtureError(f"parity fixtures at {path} lack case {key}; " + how.format(path=path))
     if str(data[f"{key}|hash"]) != input_hash(case):
-        raise FixtureError(f"parity fixtures at {path} are stale (inputs of {key} changed); " + HOW.format(path=path))
+        raise FixtureError(f"parity fixtures at {path} are stale (inputs of {key} changed); " + how.format(path=path))
     grads = [np.asarray(data[f"{key}|grad{i}"], np.float64) for i in range(int(data[f"{key}|ngrad"]))]
     return make_reference(case, np.asarray(data[f"{key}|value"], np.float64), grads)
 

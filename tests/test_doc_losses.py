@@ -1,6 +1,7 @@
 """The documentation covers exactly the public names: the loss table of docs/losses.md lists every
-functional and class of ``losses_jax.__all__``, nothing missing and nothing extra, and the API
-reference has an entry for every public name."""
+functional and class of ``losses_jax.__all__``, its torchvision.ops table every loss of
+``losses_jax.ops``, nothing missing and nothing extra, and the API reference has an entry for every
+public name."""
 
 from __future__ import annotations
 
@@ -17,15 +18,22 @@ API_PAGE = DOCS / "api" / "losses_jax.md"
 NOT_LOSSES = {"LinearCrossEntropyOptions", "REDUCTIONS", "TORCH_VERSION"}
 
 
-def _loss_table() -> list[list[str]]:
-    """The cells of the first table of docs/losses.md, without its header and separator."""
-    section = LOSSES_PAGE.read_text()
-    rows = []
-    for line in section.splitlines():
+def _tables() -> list[list[list[str]]]:
+    """The cells of each table of docs/losses.md, with their header and separator."""
+    tables: list[list[list[str]]] = []
+    rows: list[list[str]] = []
+    for line in LOSSES_PAGE.read_text().splitlines():
         if line.startswith("|"):
             rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
         elif rows:
-            break
+            tables.append(rows)
+            rows = []
+    return tables + ([rows] if rows else [])
+
+
+def _loss_table() -> list[list[str]]:
+    """The first table of docs/losses.md (torch.nn's), without its header and separator."""
+    rows = _tables()[0]
     assert rows[0][:2] == ["torch.nn.functional", "torch.nn class"], rows[0]
     return rows[2:]
 
@@ -64,5 +72,12 @@ def test_the_api_reference_has_every_public_name():
 
 def test_the_api_reference_has_every_public_module():
     pages = "".join(page.read_text() for page in (DOCS / "api").glob("*.md"))
-    for module in ("losses_jax.testing", "losses_jax.interop", "models", "train"):
+    for module in ("losses_jax.ops", "losses_jax.testing", "losses_jax.interop", "models", "train"):
         assert re.search(rf"^::: {re.escape(module)}$", pages, re.MULTILINE), module
+
+
+def test_torchvision_ops_table_is_every_ops_loss():
+    (table,) = [rows for rows in _tables() if rows[0][0] == "torchvision.ops"]
+    listed = [name for row in table[2:] for name in _names(row[0])]
+    assert len(listed) == len(set(listed)), "a loss is listed twice"
+    assert set(listed) == set(losses_jax.ops.__all__) - {"TORCHVISION_VERSION"}

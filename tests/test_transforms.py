@@ -102,9 +102,15 @@ SUPPORT: dict[str, frozenset[str]] = {
     "LinearCrossEntropyLoss (chunked)": NO_FORWARD_MODE,
     "ctc_loss": NO_FORWARD_MODE,
     "CTCLoss": NO_FORWARD_MODE,
+    # losses_jax.ops (torchvision.ops)
+    "ops.sigmoid_focal_loss": ALL,
+    "ops.generalized_box_iou_loss": ALL,
+    "ops.distance_box_iou_loss": ALL,
+    "ops.complete_box_iou_loss": ALL,
 }
 
 _NOT_LOSSES = {"LinearCrossEntropyOptions", "REDUCTIONS", "TORCH_VERSION"}
+_OPS_LOSSES = {f"ops.{name}" for name in L.ops.__all__ if name != "TORCHVISION_VERSION"}
 
 N, C, D = 3, 4, 5  # batch, classes, features
 
@@ -247,6 +253,60 @@ def _distance(loss):
 _HINGE_Y = np.array([[1.0, -1.0, 1.0, -1.0], [-1.0, -1.0, 1.0, 1.0], [1.0, 1.0, -1.0, -1.0]])
 _MULTILABEL_T = np.array([[2, 0, -1, 1], [1, -1, 3, 3], [3, 2, 1, -1]])
 _MULTILABEL_Y = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]])
+
+
+def _focal(**kw):
+    """sigmoid_focal_loss of logits and soft targets (inside (0, 1): (1 - p_t) stays positive)."""
+
+    def build(rng):
+        return (_normal(rng, N, C), _uniform(rng, 0.1, 0.9, N, C)), lambda p: L.ops.sigmoid_focal_loss(p[0], p[1], **kw)
+
+    return build
+
+
+def _overlapping_boxes(rng):
+    """Pairs of overlapping boxes with no equal coordinates: away from the min/max kinks and from
+    the edge of the intersection mask."""
+    xy = _uniform(rng, 0.0, 5.0, N, 2)
+    wh = _uniform(rng, 2.0, 4.0, N, 2)
+    b1 = np.concatenate([xy, xy + wh], axis=1)
+    shift = _uniform(rng, 0.2, 0.6, N, 4) * rng.choice([-1.0, 1.0], size=(N, 4))
+    return b1, b1 + shift
+
+
+def _box_loss(loss, **kw):
+    def build(rng):
+        return _overlapping_boxes(rng), lambda p: loss(p[0], p[1], **kw)
+
+    return build
+
+
+def _ciou_aspect(b1, b2):
+    """CIoU's aspect term ``v`` and its weight ``alpha`` by hand (torchvision's formulas)."""
+    w, h = b1[..., 2] - b1[..., 0], b1[..., 3] - b1[..., 1]
+    wg, hg = b2[..., 2] - b2[..., 0], b2[..., 3] - b2[..., 1]
+    iw = jnp.minimum(b1[..., 2], b2[..., 2]) - jnp.maximum(b1[..., 0], b2[..., 0])
+    ih = jnp.minimum(b1[..., 3], b2[..., 3]) - jnp.maximum(b1[..., 1], b2[..., 1])
+    inter = iw * ih  # the test boxes overlap
+    iou = inter / (w * h + wg * hg - inter + 1e-7)
+    v = 4 / np.pi**2 * (jnp.arctan(wg / hg) - jnp.arctan(w / h)) ** 2
+    return v, v / (1 - iou + v + 1e-7)
+
+
+def _ciou(rng):
+    """complete_box_iou_loss's alpha carries no gradient (torchvision's no_grad), so its derivative
+    is not the formula's. F adds ``(alpha(theta_0) - alpha(theta)) v(theta)``, with the hand-written
+    alpha held constant too: F is then ``DIoU + alpha(theta_0) v``, a plain function whose finite
+    differences are torchvision's gradient at theta_0, and F's derivatives agree with them only if
+    none flows through the loss's own alpha."""
+    b1, b2 = _overlapping_boxes(rng)
+    _, alpha0 = _ciou_aspect(jnp.asarray(b1), jnp.asarray(b2))
+
+    def fn(p):
+        v, alpha = _ciou_aspect(p[0], p[1])
+        return L.ops.complete_box_iou_loss(p[0], p[1]) + (alpha0 - jax.lax.stop_gradient(alpha)) * v
+
+    return (b1, b2), fn
 
 
 def _cases() -> list[Case]:
@@ -457,6 +517,15 @@ def _cases() -> list[Case]:
         Case("AdaptiveLogSoftmaxWithLoss[output]", "AdaptiveLogSoftmaxWithLoss", _adaptive("output")),
         Case("AdaptiveLogSoftmaxWithLoss[loss]", "AdaptiveLogSoftmaxWithLoss", _adaptive("loss")),
         Case("AdaptiveLogSoftmaxWithLoss[log_prob]", "AdaptiveLogSoftmaxWithLoss", _adaptive("log_prob")),
+        Case("ops.sigmoid_focal_loss", "ops.sigmoid_focal_loss", _focal(reduction="mean")),
+        Case("ops.sigmoid_focal_loss[gamma=1.5]", "ops.sigmoid_focal_loss", _focal(alpha=-1, gamma=1.5)),
+        Case("ops.generalized_box_iou_loss", "ops.generalized_box_iou_loss", _box_loss(L.ops.generalized_box_iou_loss)),
+        Case(
+            "ops.distance_box_iou_loss",
+            "ops.distance_box_iou_loss",
+            _box_loss(L.ops.distance_box_iou_loss, reduction="sum"),
+        ),
+        Case("ops.complete_box_iou_loss", "ops.complete_box_iou_loss", _ciou),
     ]
     return cases
 
@@ -587,8 +656,9 @@ def test_transformation(case_id, transform):
 
 
 def test_cases_cover_every_public_loss():
-    """Every functional and class of ``__all__`` has a case, and every SUPPORT entry is exercised."""
-    public = set(L.__all__) - _NOT_LOSSES
+    """Every functional and class of ``__all__`` and of ``losses_jax.ops`` has a case, and every
+    SUPPORT entry is exercised."""
+    public = (set(L.__all__) - _NOT_LOSSES) | _OPS_LOSSES
     assert _NOT_LOSSES <= set(L.__all__)
     keys = {case.key for case in CASES.values()}
     assert keys == set(SUPPORT)
@@ -619,7 +689,7 @@ def _documented_support() -> dict[str, frozenset[str]]:
     assert header[1:] == [TRANSFORM_HEADERS[t] for t in TRANSFORMS]
     support = {}
     for row in body:
-        names = re.findall(r"`([A-Za-z_]\w*)`", row[0].split("(")[0])  # options in parentheses
+        names = re.findall(r"`([A-Za-z_][\w.]*)`", row[0].split("(")[0])  # options in parentheses
         assert names, row
         marks = row[1:]
         assert set(marks) <= {"yes", "no"}, row
