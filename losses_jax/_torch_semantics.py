@@ -161,7 +161,10 @@ def static_int(v, name: str, fn: str) -> int:
 @jax.custom_jvp
 def clamp_min_no_grad(x, eps):
     """``max(x, eps)`` in value (NaN stays NaN), the identity in gradient: torch's in-place
-    ``clamp_min_`` under ``no_grad``, which autograd does not see."""
+    ``clamp_min_`` under ``no_grad``, which autograd does not see.
+
+    Custom JVP for torch's gradient (a clamp that autograd does not see); the one such clamp of
+    the package."""
     return jnp.maximum(x, eps)
 
 
@@ -203,11 +206,9 @@ def class_axis(input) -> int:
     return 0 if input.ndim == 1 else 1
 
 
-def class_shape(ndim: int, axis: int, n: int) -> list[int]:
+def class_shape(ndim: int, axis: int, n: int) -> tuple[int, ...]:
     """The shape that broadcasts a ``(n,)`` per-class vector along ``axis`` of an ``ndim`` array."""
-    shape = [1] * ndim
-    shape[axis] = n
-    return shape
+    return tuple(n if d == axis else 1 for d in range(ndim))
 
 
 def check_index_target(input, target, fn: str):
