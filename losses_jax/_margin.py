@@ -101,6 +101,18 @@ def _check_same_ndim(anchor, positive, negative, fn: str):
         )
 
 
+def _frames_and_classes(input, fn: str) -> tuple[int, int]:
+    """torch's ``(nframe, dim)`` of a multi-class margin input, ``(N, C)``, ``(C)`` or 0-d (one
+    class); more dimensions or no class raise torch's message as a ``ValueError``."""
+    dim = 1 if input.ndim == 0 else input.shape[-1]
+    if input.ndim > 2 or dim == 0:
+        raise ValueError(
+            f"{fn}: Expected non-empty vector or matrix with optional 0-dim batch size for "
+            f"'input', but got: {tuple(input.shape)}"
+        )
+    return (1 if input.ndim <= 1 else input.shape[0]), dim
+
+
 def _nan_where_invalid(loss, valid):
     return jnp.where(valid, loss, jnp.full_like(loss, jnp.nan))
 
@@ -330,12 +342,7 @@ def multi_margin_loss(
     check_floating(input, "input", fn)
     check_integer(target, "target", fn)
     nd = input.ndim
-    if not ((nd == 2 and input.shape[1] != 0) or (nd == 1 and input.shape[0] != 0) or nd == 0):
-        raise ValueError(
-            f"{fn}: Expected non-empty vector or matrix with optional 0-dim batch size for "
-            f"'input', but got: {tuple(input.shape)}"
-        )
-    nframe, dim = (1, 1 if nd == 0 else input.shape[0]) if nd <= 1 else input.shape
+    nframe, dim = _frames_and_classes(input, fn)
     if target.ndim > 1 or target.size != nframe:
         raise ValueError(
             f"{fn}: 'target' should be 1-D with size equal to the number of input samples (batch "
@@ -466,12 +473,7 @@ def multilabel_margin_loss(
     check_floating(input, "input", fn)
     check_integer(target, "target", fn)
     nd = input.ndim
-    dim = 1 if nd == 0 else input.shape[-1]
-    if nd > 2 or dim == 0:
-        raise ValueError(
-            f"{fn}: Expected non-empty vector or matrix with optional 0-dim batch size for "
-            f"'input', but got: {tuple(input.shape)}"
-        )
+    nframe, dim = _frames_and_classes(input, fn)
     if target.shape != input.shape:
         raise ValueError(
             f"{fn}: inconsistent 'target' size: {tuple(target.shape)} for 'input' of size: {tuple(input.shape)}"
@@ -481,7 +483,6 @@ def multilabel_margin_loss(
         if tv.min() < -1 or tv.max() >= dim:
             raise ValueError(f"{fn}: 'target' is out of range: values must be in [-1, {dim}), got {tv.tolist()}")
 
-    nframe = 1 if nd <= 1 else input.shape[0]
     work, out = compute_dtype(input.dtype)
     x = input.astype(work).reshape(nframe, dim)
     t = target.reshape(nframe, dim)
