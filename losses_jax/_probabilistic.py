@@ -162,9 +162,8 @@ def binary_cross_entropy(
 
 def _f32(fn, x):
     """``fn(x)`` evaluated in float32 and rounded once for half-precision ``x`` (a fused torch kernel)."""
-    if jnp.dtype(x.dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)):
-        return fn(x.astype(jnp.float32)).astype(x.dtype)
-    return fn(x)
+    work, _ = compute_dtype(x.dtype)
+    return fn(x) if work == x.dtype else fn(x.astype(work)).astype(x.dtype)
 
 
 def _log_sigmoid(x):
