@@ -431,8 +431,8 @@ def _gaussian_nll(x, t, v, eps):
     and passed to ``var`` even where ``var < eps``.
 
     Custom JVP for speed on XLA:CPU: autodiff of the formula through ``clamp_min_no_grad`` gives
-    the same gradient, 1.15-1.40x slower in value+grad; the rule reads its inputs through
-    ``_xla_cpu.unshared`` (BENCHMARKS.md "gaussian_nll_loss: one custom JVP")."""
+    the same gradient (up to rounding), 1.15-1.40x slower in value+grad; the rule reads its inputs
+    through ``_xla_cpu.unshared`` (BENCHMARKS.md "gaussian_nll_loss: one custom JVP")."""
     vc = _clamped_var(v, eps)
     return 0.5 * (jnp.log(vc) + (x - t) ** 2 / vc)
 
