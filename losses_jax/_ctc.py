@@ -165,9 +165,11 @@ def _lse3(a, b, c):
 
 @_lse3.defjvp
 def _lse3_jvp(primals, tangents):
-    # The softmax-weighted tangent, with every ``-inf`` (unreachable) state weighing exactly 0:
-    # autodiff of the formula gives ``0 / 0`` where all three are ``-inf``, which would turn the
-    # forward-mode derivative of the gradient (``jvp`` of ``grad``, ``hessian``) into NaN.
+    # A custom JVP for neither torch's gradient (the CTC rule below states that) nor speed, but for
+    # the transformations: the softmax-weighted tangent, with every ``-inf`` (unreachable) state
+    # weighing exactly 0: autodiff of the formula gives ``0 / 0`` where all three are ``-inf``,
+    # which would turn the forward-mode derivative of the gradient (``jvp`` of ``grad``,
+    # ``hessian``) into NaN.
     out = _lse3(*primals)
     finite_out = jnp.isfinite(out)
     shift = jnp.where(finite_out, out, 0)

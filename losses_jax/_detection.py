@@ -157,7 +157,7 @@ def _checked_pair(boxes1, boxes2, reduction, eps, fn: str):
 
 
 def _inter_union(b1, b2):
-    """torchvision's ``_loss_inter_union``: the intersection and union areas of each pair."""
+    """Torchvision's ``_loss_inter_union``: the intersection and union areas of each pair."""
     x1, y1, x2, y2 = _coords(b1)
     x1g, y1g, x2g, y2g = _coords(b2)
     xkis1 = jnp.maximum(x1, x1g)
@@ -179,7 +179,7 @@ def _enclosing(b1, b2):
 
 
 def _diou_iou(b1, b2, eps: float):
-    """torchvision's ``_diou_iou_loss``: the unreduced DIoU loss and the IoU."""
+    """Torchvision's ``_diou_iou_loss``: the unreduced DIoU loss and the IoU."""
     intsct, union = _inter_union(b1, b2)
     iou = intsct / (union + eps)
     xc1, yc1, xc2, yc2 = _enclosing(b1, b2)

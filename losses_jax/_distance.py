@@ -19,6 +19,7 @@ The p-norm's gradient is torch's ``norm_backward``: 0 at a zero vector (not NaN)
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -72,28 +73,33 @@ def _norm_coefficient(x, norm, p: float, axis):
     return scaled * inv
 
 
-def _make_norm(p: float, axis: int, keepdims: bool):
-    @jax.custom_jvp
-    def norm(x):
-        return _norm_value(x, p, axis, keepdims)
+# Defined once for every (p, axis, keepdims): they are static arguments (nondiff_argnums, hashable
+# Python values, never traced), where a custom_jvp and its rule built anew at each call would
+# hide that the rule is the same function of them.
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
+def _norm(x, p: float, axis: int, keepdims: bool):
+    """``||x||_p`` along ``axis`` whose derivative is torch's ``norm_backward``.
 
-    @norm.defjvp
-    def norm_jvp(primals, tangents):
-        (x,), (t,) = primals, tangents
-        out = norm(x)
-        kept = out if keepdims else jnp.expand_dims(out, axis)
-        coef = _norm_coefficient(x, kept, p, axis)
-        return out, jnp.sum(coef * t, axis=axis, keepdims=keepdims)
+    See the module docstring: a custom JVP for torch's gradient at zero vectors, ``p == 1`` kinks
+    and ``p == inf`` ties, where autodiff of ``_norm_value`` gives NaN or another subgradient.
+    """
+    return _norm_value(x, p, axis, keepdims)
 
-    return norm
+
+@_norm.defjvp
+def _norm_jvp(p, axis, keepdims, primals, tangents):
+    (x,), (t,) = primals, tangents
+    out = _norm(x, p, axis, keepdims)
+    kept = out if keepdims else jnp.expand_dims(out, axis)
+    coef = _norm_coefficient(x, kept, p, axis)
+    return out, jnp.sum(coef * t, axis=axis, keepdims=keepdims)
 
 
 def vector_norm(x: jax.Array, p: float, axis: int, keepdims: bool = False) -> jax.Array:
     """``torch.linalg.vector_norm(x, p, dim=axis, keepdim=keepdims)`` with torch's gradient."""
     if x.ndim == 0:  # torch reduces a 0-d tensor over "dim -1 / 0" to itself
-        x = x.reshape(1)
-        return _make_norm(float(p), 0, keepdims)(x).reshape(())
-    return _make_norm(float(p), axis, keepdims)(x)
+        return _norm(x.reshape(1), float(p), 0, bool(keepdims)).reshape(())
+    return _norm(x, float(p), int(axis), bool(keepdims))
 
 
 class DimensionError(ValueError, IndexError):
@@ -240,8 +246,8 @@ def cosine_similarity(x1: ArrayLike, x2: ArrayLike, dim: int = 1, eps: float = 1
     if squeeze:
         a, b = a.reshape(1), b.reshape(1)
     dim = dim % a.ndim
-    n1 = clamp_min_no_grad(_make_norm(2.0, dim, True)(a), jnp.asarray(eps, work))
-    n2 = clamp_min_no_grad(_make_norm(2.0, dim, True)(b), jnp.asarray(eps, work))
+    n1 = clamp_min_no_grad(vector_norm(a, 2.0, dim, True), jnp.asarray(eps, work))
+    n2 = clamp_min_no_grad(vector_norm(b, 2.0, dim, True), jnp.asarray(eps, work))
     res = jnp.sum((a / n1) * (b / n2), axis=dim)
     if squeeze:
         res = res.reshape(())

@@ -65,7 +65,8 @@ def _minimum(a, b):
     """``torch.minimum``, with torch's gradient.
 
     NaN propagates; the gradient is split in half at a tie, and at NaN it goes to both sides
-    (torch's comparisons are all false there).
+    (torch's comparisons are all false there). Custom JVP for torch's gradient (``jnp.minimum``'s
+    gives both sides 0 at NaN).
     """
     return jnp.minimum(a, b)
 
@@ -103,6 +104,21 @@ def _check_same_ndim(anchor, positive, negative, fn: str):
             f"{fn}: The 'anchor', 'positive', and 'negative' tensors are expected to have the same "
             f"number of dimensions, but got: anchor {a}D, positive {p}D, and negative {n}D inputs"
         )
+
+
+def _frames_and_classes(input, fn: str) -> tuple[int, int]:
+    """Torch's ``(nframe, dim)`` of a multi-class margin input.
+
+    The input is ``(N, C)``, ``(C)`` or 0-d (one class); more dimensions or no class raise torch's
+    message as a ``ValueError``.
+    """
+    dim = 1 if input.ndim == 0 else input.shape[-1]
+    if input.ndim > 2 or dim == 0:
+        raise ValueError(
+            f"{fn}: Expected non-empty vector or matrix with optional 0-dim batch size for "
+            f"'input', but got: {tuple(input.shape)}"
+        )
+    return (1 if input.ndim <= 1 else input.shape[0]), dim
 
 
 def _nan_where_invalid(loss, valid):
@@ -467,12 +483,7 @@ def multi_margin_loss(
     check_floating(input, "input", fn)
     check_integer(target, "target", fn)
     nd = input.ndim
-    if not ((nd == 2 and input.shape[1] != 0) or (nd == 1 and input.shape[0] != 0) or nd == 0):
-        raise ValueError(
-            f"{fn}: Expected non-empty vector or matrix with optional 0-dim batch size for "
-            f"'input', but got: {tuple(input.shape)}"
-        )
-    nframe, dim = (1, 1 if nd == 0 else input.shape[0]) if nd <= 1 else input.shape
+    nframe, dim = _frames_and_classes(input, fn)
     if target.ndim > 1 or target.size != nframe:
         raise ValueError(
             f"{fn}: 'target' should be 1-D with size equal to the number of input samples (batch "
@@ -537,6 +548,12 @@ def _multilabel_hinge_sums(x, others, ts, listed):
     The derivative is what that loop collects: torch's kernel counts a term only where ``z > 0``, and the counts are
     known only after the loop. The rule is linear in ``x``'s tangent, so forward and reverse mode
     both work.
+
+    Custom JVP for speed and memory: the loop over target columns (torch's kernel) replaces an
+    N x C x C comparison (on XLA:CPU 7.8x torch's time -> 0.3-0.45, BENCHMARKS.md
+    "multilabel_margin_loss"), and its trip count is data-dependent (a ``while_loop``, which
+    reverse mode cannot differentiate), so the derivative is stated: the counts the loop
+    collects, torch's gradient.
     """
     return _multilabel_hinge_pass(x, others, ts, listed)[0]
 
@@ -627,12 +644,7 @@ def multilabel_margin_loss(
     check_floating(input, "input", fn)
     check_integer(target, "target", fn)
     nd = input.ndim
-    dim = 1 if nd == 0 else input.shape[-1]
-    if nd > 2 or dim == 0:
-        raise ValueError(
-            f"{fn}: Expected non-empty vector or matrix with optional 0-dim batch size for "
-            f"'input', but got: {tuple(input.shape)}"
-        )
+    nframe, dim = _frames_and_classes(input, fn)
     if target.shape != input.shape:
         raise ValueError(
             f"{fn}: inconsistent 'target' size: {tuple(target.shape)} for 'input' of size: {tuple(input.shape)}"
@@ -642,7 +654,6 @@ def multilabel_margin_loss(
         if tv.min() < -1 or tv.max() >= dim:
             raise ValueError(f"{fn}: 'target' is out of range: values must be in [-1, {dim}), got {tv.tolist()}")
 
-    nframe = 1 if nd <= 1 else input.shape[0]
     work, out = compute_dtype(input.dtype)
     x = input.astype(work).reshape(nframe, dim)
     t = target.reshape(nframe, dim)
@@ -664,6 +675,10 @@ def _soft_margin_terms(x, t):
     ``-(log_sigmoid(x) - log_sigmoid(-x)) = -x`` in ``t`` (exactly: the log1p terms cancel). The
     rule reads ``x`` and ``t`` through [`unshared`][losses_jax._xla_cpu.unshared] (on CPU, XLA then does
     not materialise intermediates shared by the forward's reduction and the gradient).
+
+    Custom JVP for torch's gradient (its formulas, where autodiff of the shared ``|x|`` would pick
+    a subgradient at ``x == 0``) and for speed on XLA:CPU: 0.3 of torch's time, was 0.64-1.07
+    (BENCHMARKS.md "multilabel_soft_margin_loss").
     """
     e = jnp.log1p(jnp.exp(-jnp.abs(x)))
     return -(t * (jnp.minimum(x, 0) - e) + (1 - t) * (jnp.minimum(-x, 0) - e))

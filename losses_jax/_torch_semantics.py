@@ -79,8 +79,11 @@ def compute_dtype(*dtypes):
 
 
 def fused_f32(fn, x):
-    """``fn(x)`` evaluated in float32 and rounded once for half-precision ``x``: how one fused torch
-    kernel (``sigmoid``, ``log_sigmoid``, ``xlogy``) computes in bfloat16/float16."""
+    """``fn(x)`` evaluated in float32 and rounded once for half-precision ``x``.
+
+    That is how one fused torch kernel (``sigmoid``, ``log_sigmoid``, ``xlogy``) computes in
+    bfloat16/float16.
+    """
     if jnp.dtype(x.dtype) in _UPCAST:
         return fn(x.astype(jnp.float32)).astype(x.dtype)
     return fn(x)
@@ -88,8 +91,11 @@ def fused_f32(fn, x):
 
 @jax.custom_jvp
 def sigmoid(x):
-    """``torch.sigmoid``: half precision computed in float32 and rounded once (:func:`fused_f32`);
-    its derivative is torch's ``sigmoid_backward``, taken from the rounded output."""
+    """``torch.sigmoid``, with torch's derivative.
+
+    Half precision is computed in float32 and rounded once (``fused_f32``); the derivative is
+    torch's ``sigmoid_backward``, taken from the rounded output.
+    """
     return fused_f32(jax.nn.sigmoid, x)
 
 
@@ -102,13 +108,16 @@ def _sigmoid_jvp(primals, tangents):
 
 
 def times_scalar(x, c: float):
-    """``x * c`` for a Python number ``c`` as torch computes it: for half-precision ``x`` in float32
-    (torch's opmath type, the scalar in float32 too) and rounded once; JAX's weak typing would
-    round ``c`` to the half-precision dtype first.
+    """``x * c`` for a Python number ``c`` as torch computes it.
+
+    For half-precision ``x`` the product is taken in float32 (torch's opmath type, the scalar in
+    float32 too) and rounded once; JAX's weak typing would round ``c`` to the half-precision dtype
+    first.
 
     The rounding is a ``reduce_precision`` too, which XLA keeps where its excess-precision
     simplification would drop the conversion back to half precision (and so the rounding) when the
-    product feeds a sum; its transpose rounds the cotangent likewise, as torch's backward does."""
+    product feeds a sum; its transpose rounds the cotangent likewise, as torch's backward does.
+    """
     out = fused_f32(lambda z: z * c, x)
     if jnp.dtype(x.dtype) in _UPCAST:
         f = jnp.finfo(x.dtype)
@@ -209,7 +218,8 @@ def static_int(v, name: str, fn: str) -> int:
 def clamp_min_no_grad(x, eps):
     """``max(x, eps)`` in value (NaN stays NaN), the identity in gradient.
 
-    That is torch's in-place ``clamp_min_`` under ``no_grad``, which autograd does not see.
+    That is torch's in-place ``clamp_min_`` under ``no_grad``, which autograd does not see. Custom
+    JVP for torch's gradient; the one such clamp of the package.
     """
     return jnp.maximum(x, eps)
 
@@ -255,11 +265,9 @@ def class_axis(input) -> int:
     return 0 if input.ndim == 1 else 1
 
 
-def class_shape(ndim: int, axis: int, n: int) -> list[int]:
+def class_shape(ndim: int, axis: int, n: int) -> tuple[int, ...]:
     """The shape that broadcasts a ``(n,)`` per-class vector along ``axis`` of an ``ndim`` array."""
-    shape = [1] * ndim
-    shape[axis] = n
-    return shape
+    return tuple(n if d == axis else 1 for d in range(ndim))
 
 
 def check_index_target(input, target, fn: str):

@@ -1,5 +1,6 @@
-"""The XLA:CPU rewrites of ``losses_jax._xla_cpu`` equal the reference formulas (``ENABLED=False``):
-values and gradients in float64, and under ``jit``, ``vmap`` and ``jvp``."""
+"""The XLA:CPU rewrites of ``losses_jax._xla_cpu`` equal the reference formulas (traced within
+``_xla_cpu.reference_formulas()``): values and gradients in float64, and under ``jit``, ``vmap``
+and ``jvp``."""
 
 from __future__ import annotations
 
@@ -36,41 +37,34 @@ def x64():
 
 
 def _both(fn):
-    """``fn()`` with the CPU rewrites on, then off (the reference)."""
-    out = []
-    for enabled in (True, False):
-        old = _xla_cpu.ENABLED
-        _xla_cpu.ENABLED = enabled
-        jax.clear_caches()  # the switch is read when a function is traced
-        try:
-            out.append(jax.tree.map(np.asarray, fn()))
-        finally:
-            _xla_cpu.ENABLED = old
-            jax.clear_caches()
-    return out
+    """``fn()`` with the CPU rewrites, then within ``reference_formulas()`` (the reference)."""
+    rewritten = jax.tree.map(np.asarray, fn())
+    with _xla_cpu.reference_formulas():
+        reference = jax.tree.map(np.asarray, fn())
+    return rewritten, reference
 
 
 def _close(a, b):
     jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14), a, b)
 
 
-def test_applies_on_cpu_only():
-    """The barrier is in the lowered program when the rewrites are on (and only for CPU), never
-    when they are off."""
-    f = jax.grad(LOSSES["huber_loss"])
-    texts = {}
-    for enabled in (True, False):
-        old = _xla_cpu.ENABLED
-        _xla_cpu.ENABLED = enabled
-        jax.clear_caches()
-        try:
-            texts[enabled] = jax.jit(f).lower(X, Y).as_text()
-        finally:
-            _xla_cpu.ENABLED = old
-            jax.clear_caches()
-    if jax.default_backend() == "cpu":
-        assert "optimization_barrier" in texts[True]
-    assert "optimization_barrier" not in texts[False]
+def test_applies_when_lowered_for_cpu_only():
+    """One traced program: its CPU lowering has the barrier, its lowering for another platform
+    has not (the choice is made per lowering platform, whatever the default backend)."""
+    traced = jax.jit(jax.grad(LOSSES["huber_loss"])).trace(X, Y)
+    assert "optimization_barrier" in traced.lower(lowering_platforms=("cpu",)).as_text()
+    assert "optimization_barrier" not in traced.lower(lowering_platforms=("cuda",)).as_text()
+
+
+def test_reference_formulas_is_scoped_and_retraces():
+    """Within ``reference_formulas()`` the same jitted function is traced again without the
+    barrier, and after the block it is back (from jit's cache), with no cache clearing."""
+    f = jax.jit(jax.grad(LOSSES["huber_loss"]))
+    with_barrier = "optimization_barrier" in f.lower(X, Y).as_text()
+    assert with_barrier == (jax.default_backend() == "cpu")
+    with _xla_cpu.reference_formulas():
+        assert "optimization_barrier" not in f.lower(X, Y).as_text()
+    assert ("optimization_barrier" in f.lower(X, Y).as_text()) == with_barrier
 
 
 @pytest.mark.parametrize("name", LOSSES)
