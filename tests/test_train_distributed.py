@@ -234,7 +234,8 @@ def test_a_lost_connection_is_told_from_other_runtime_errors():
     # what orbax's save raised when the coordination service found a peer dead (jax 0.10.2, seen)
     barrier = (
         "INTERNAL: Barrier failed because: task is set to ERROR: UNAVAILABLE: Task 1 heartbeat timeout. This "
-        "indicates that the remote task has failed, got preempted, or crashed unexpectedly."
+        "indicates that the remote task has failed, got preempted, or crashed unexpectedly. [...]. Barrier Id: "
+        "ThreadSaveMultiHostValueHolder:set_value_start::1, Task: 1\nRPC: /xla.coordination.CoordinationService/Barrier"
     )
     assert lost_peer(RuntimeError(barrier))
     assert not lost_peer(RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1024 bytes"))

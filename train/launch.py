@@ -36,12 +36,13 @@ def cluster_environment() -> bool:
 
 def lost_peer(err: BaseException) -> bool:
     """Whether ``err`` says that another process is gone: a collective whose peer closed the
-    connection (Gloo, on CPU), or a barrier of the coordination service (orbax's, in a checkpoint
-    save) failed for a peer's heartbeat timeout. The one place that reads the runtime's text, which
-    has no type of its own (its messages pinned in ``tests/test_train_distributed.py``)."""
+    connection (Gloo, on CPU), or a call to JAX's coordination service that failed (orbax's barrier
+    in a checkpoint save, after a peer's heartbeat timeout or with the coordinator gone). The one
+    place that reads the runtime's text, which has no type of its own (the messages are pinned in
+    ``tests/test_train_distributed.py``)."""
     text = str(err)
     gloo = "Gloo" in text and ("Connection closed by peer" in text or "Connection reset by peer" in text)
-    return gloo or "heartbeat timeout" in text
+    return gloo or "/xla.coordination.CoordinationService/" in text
 
 
 def join(args) -> str | None:
