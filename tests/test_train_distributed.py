@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -89,19 +88,20 @@ def _wait_for_checkpoint(procs, workdir: Path, epoch: int) -> None:
         time.sleep(0.02)
 
 
-#: A record of JAX's runtime log (absl/glog): severity, date, time, thread, file:line]; at a line's
-#: start or after a progress bar.
-RUNTIME_LOG = re.compile(r"(?:^|(?<=[^A-Za-z0-9]))[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ ", re.MULTILINE)
-
-
 def _error_line(err: str) -> str:
-    """The one ``error:`` line of a process's stderr: its last line, the only one starting so, with
-    no traceback or runtime log line anywhere (a progress bar before it is allowed)."""
+    """The one ``error:`` line of a process's stderr: its last line, the only one starting so. The
+    runtime's and orbax's own log records may come before it (orbax logs a failed background save
+    with its traceback), but no exception went uncaught through the trainer."""
     lines = [line for line in err.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1 and lines[-1] == errors[0], err
-    assert "Traceback" not in err and not RUNTIME_LOG.search(err), err
+    assert f"train{os.sep}__main__.py" not in err, err
     return errors[0]
+
+
+def _ours(out: str) -> list[str]:
+    """The lines of a process's stdout that the trainer wrote (Gloo's connection notes excluded)."""
+    return [line for line in out.splitlines() if line.strip() and not line.startswith("[Gloo]")]
 
 
 def _history(workdir: Path) -> list[dict]:
@@ -150,7 +150,7 @@ def test_two_processes_train_as_one_process_with_two_devices(runs):
         assert round(h["eval_accuracy"] * 96, 6).is_integer()
     assert "fake: 96 train / 96 test images" in out0 and "2 device(s): cpu" in out0 and "epoch 3/3" in out0
     assert "2 device(s)" in one_out
-    assert out1 == "" and err1 == ""  # only process 0 prints
+    assert _ours(out1) == [] and "Traceback" not in err1  # only process 0 prints
     assert "Traceback" not in err0
     assert list(two_dir.glob("events.out.tfevents.*"))  # TensorBoard, written by process 0 alone
     assert len(list(two_dir.glob("events.out.tfevents.*"))) == 1
@@ -170,7 +170,7 @@ def test_killed_processes_resume_and_end_as_an_uninterrupted_run(runs, tmp_path)
     resumed = int(out0.split("resuming from epoch ", 1)[1].split()[0])
     assert 1 <= resumed < 3
     assert f"epoch {resumed}/3" not in out0 and "epoch 3/3: train loss" in out0
-    assert out1 == ""
+    assert _ours(out1) == []
     _assert_same(_history(wd), _history(runs["two"][0]))
 
 
@@ -192,11 +192,10 @@ def test_a_process_whose_peer_never_starts_stops_at_the_timeout(tmp_path):
     ((status, out, err),) = _finish([proc])
     elapsed = time.time() - start
     assert status == 1
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("error: not every process joined within --init-timeout 2 s; ")
-    assert "--coordinator-address" in lines[0] and "--num-processes" in lines[0]
-    assert out == ""
+    line = _error_line(err)
+    assert line.startswith("error: not every process joined within --init-timeout 2 s; ")
+    assert "--coordinator-address" in line and "--num-processes" in line
+    assert _ours(out) == []
     assert elapsed < 2 + 60  # the timeout, plus starting Python and JAX twice on a busy machine
 
 
@@ -218,23 +217,7 @@ def test_a_peer_killed_mid_run_stops_the_other_in_one_line(dies, tmp_path):
     line = _error_line(err)
     assert "another process" in line and "rerun every process to resume from the last checkpoint" in line, line
     if dies == 0:
-        assert out == ""  # process 1 prints nothing
-
-
-def test_a_peer_that_stops_sending_heartbeats_is_named_in_one_line():
-    """The fatal message of JAX's runtime (jax 0.10) when the coordinator stopped hearing from a
-    peer: one line naming --heartbeat-timeout and its value."""
-    from train.launch import runtime_message
-
-    fatal = (
-        "Terminating process because the JAX distributed service detected fatal errors. This most likely "
-        "indicates that another task died; see the other task logs for more details. absl::Status: "
-        "UNAVAILABLE: The following tasks are unhealthy (stopped sending heartbeats):\n1\nThe tasks have "
-        "crashed.\nRPC: /xla.coordination.CoordinationService/PollForError\n"
-    )
-    line = runtime_message(fatal, init_timeout=300, heartbeat_timeout=7)
-    assert line.startswith("error: another process stopped answering for --heartbeat-timeout 7 s ("), line
-    assert line.endswith("rerun every process to resume from the last checkpoint") and "\n" not in line
+        assert _ours(out) == []  # process 1 prints nothing
 
 
 def test_a_lost_connection_is_told_from_other_runtime_errors():
@@ -245,7 +228,16 @@ def test_a_lost_connection_is_told_from_other_runtime_errors():
         "[127.0.0.1]:13222: Connection reset by peer"
     )
     assert lost_peer(RuntimeError(gloo))
-    assert lost_peer(RuntimeError("UNKNOWN: Connection closed by peer"))
+    # what a collective raised when its peer was killed (jax 0.10.2, measured)
+    closed = "UNKNOWN: Gloo AllGather failed: [external/gloo/gloo/transport/tcp/pair.cc:547] Connection closed by peer"
+    assert lost_peer(ValueError(closed + " [127.0.0.1]:26033"))
+    # what orbax's save raised when the coordination service found a peer dead (jax 0.10.2, seen)
+    barrier = (
+        "INTERNAL: Barrier failed because: task is set to ERROR: UNAVAILABLE: Task 1 heartbeat timeout. This "
+        "indicates that the remote task has failed, got preempted, or crashed unexpectedly. [...]. Barrier Id: "
+        "ThreadSaveMultiHostValueHolder:set_value_start::1, Task: 1\nRPC: /xla.coordination.CoordinationService/Barrier"
+    )
+    assert lost_peer(RuntimeError(barrier))
     assert not lost_peer(RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1024 bytes"))
 
 
@@ -257,7 +249,8 @@ def test_a_lost_connection_is_told_from_other_runtime_errors():
         # ending it as "not every process joined" instead
         (("2", "0"), ("3", "1"), 30, "argument --num-processes: the processes disagree"),
         (("3", "0"), ("2", "1"), 3, "error: not every process joined within --init-timeout 3 s"),
-        (("2", "0"), ("3", "2"), 3, "--process-id"),  # the second: refused at once; the first: the timeout
+        # the second is refused by the coordinator, the first waits for it: JAX's runtime aborts both
+        (("2", "0"), ("3", "2"), 3, "error: not every process joined within --init-timeout 3 s"),
     ],
     ids=["second-says-more", "first-says-more", "process-id-out-of-range"],
 )
@@ -278,8 +271,7 @@ def test_processes_that_disagree_on_num_processes_stop_in_one_line(first, second
     for status, out, err in results:
         assert status not in (0, None), out + err
         line = _error_line(err)
-        assert err.strip() == line, err  # nothing before it either
-        assert out == ""
+        assert _ours(out) == []
         if want in line and "--num-processes" in line:
             named += 1
         else:
@@ -287,8 +279,6 @@ def test_processes_that_disagree_on_num_processes_stop_in_one_line(first, second
             # runtime whose peer is gone before it sees the mismatch itself (seen under load).
             assert "another process stopped" in line, line
     assert named >= 1, results
-    if second[1] == "2":
-        assert results[1][2].startswith("error: argument --process-id: the coordinator refused process 2, beyond its ")
 
 
 @pytest.mark.parametrize(
@@ -320,49 +310,32 @@ def test_launch_flags_are_checked_in_one_line(args, want, capsys):
     assert defaults.heartbeat_timeout == 100  # JAX's own default
 
 
-def _relayed(text: bytes) -> tuple[bytes, list[bytes], bool]:
-    """What :func:`train.launch.relay` copies of a child's stderr ``text``, and what it returns."""
-    import io
-
-    from train.launch import relay
-
-    read, write = os.pipe()
-    os.write(write, text)  # small: fits in the pipe's buffer
-    os.close(write)
-    out = io.BytesIO()
+def test_sigterm_to_one_process_stops_both_at_the_same_step_and_they_resume(runs, tmp_path):
+    """SIGTERM to one process's launcher (as a scheduler sends it): JAX's preemption service tells
+    the other, both stop at the same step (multihost_utils.reached_preemption_sync_point), each
+    says how to resume in its last line and exits with 143; the rerun ends as an uninterrupted run."""
+    wd = tmp_path / "run"
+    long = [*COMMON[: COMMON.index("--epochs")], "--epochs", "200", *COMMON[COMMON.index("--epochs") + 2 :]]
+    procs = _processes(2, *long, "--workdir", str(wd))
     try:
-        fatal, said_error = relay(read, out)
+        _wait_for_checkpoint(procs, wd, 1)
+        procs[1].send_signal(signal.SIGTERM)
+        results = _finish(procs)
     finally:
-        os.close(read)
-    return out.getvalue(), fatal, said_error
-
-
-def test_the_watcher_swallows_a_python_error_record_and_its_traceback():
-    """orbax's background checkpoint thread, on a lost peer, logs through Python's logging (default
-    format) with a traceback before the trainer's own line (seen in CI): only the progress before
-    it and that line come out."""
-    text = (
-        b"epoch 1/3 done\n"
-        b"ERROR:absl:[process=1] Failed to run 4 Handler Commit operations in background save thread\n"
-        b"Traceback (most recent call last):\n"
-        b'  File "async_checkpointer.py", line 143, in _background_wait_for_commit_futures\n'
-        b"TimeoutError: Timed out while waiting for async_commit_complete barrier.\n"
-        b"WARNING:absl:later noise\n"
-        b"error: another process stopped, so this one stops too\n"
-        b"Exception ignored in: <coroutine>\n"
-    )
-    out, fatal, said_error = _relayed(text)
-    assert out == b"epoch 1/3 done\nerror: another process stopped, so this one stops too\n"
-    assert said_error and fatal == []
-
-
-def test_the_watcher_keeps_the_fatal_record_of_the_runtime():
-    text = (
-        b"step 3\rF1203 17:01:02.123456   4242 client.cc:77] Terminating process: heartbeat timeout\n"
-        b"*** Check failure stack trace: ***\n"
-        b"    @ 0x1234 abort\n"
-    )
-    out, fatal, said_error = _relayed(text)
-    assert out == b"step 3\r"  # the progress shown so far, not the record
-    assert fatal[0] == b"Terminating process: heartbeat timeout\n" and len(fatal) == 3
-    assert not said_error
+        _kill(procs)
+    lines = []
+    for status, _, err in results:
+        assert status == 143, err
+        assert "Traceback" not in err, err
+        lines.append(err.strip().splitlines()[-1])
+    assert lines[0] == lines[1], lines
+    assert lines[0].startswith("interrupted (SIGTERM); rerun the same command to resume from epoch "), lines
+    resumed = int(lines[0].rsplit(" ", 1)[1])
+    long[long.index("--epochs") + 1] = str(resumed + 1)
+    (status0, out0, err0), (status1, _, err1) = _finish(_processes(2, *long, "--workdir", str(wd)))
+    assert status0 == 0 and status1 == 0, err0 + err1
+    assert f"resuming from epoch {resumed}" in out0 and f"epoch {resumed + 1}/{resumed + 1}: train loss" in out0
+    history = _history(wd)
+    assert [h["epoch"] for h in history] == list(range(1, resumed + 2))
+    if resumed >= 3:
+        _assert_same(history[:3], _history(runs["two"][0]))

@@ -178,7 +178,7 @@ def test_damaged_checkpoint_is_a_clear_error(tmp_path):
     run(epochs=1, workdir=tmp_path)
     victim = _largest_file(tmp_path / "checkpoints" / "1" / "state")
     victim.write_bytes(b"\x00garbage" * 7)
-    with pytest.raises(train.CheckpointError, match=r"checkpoints/1 cannot be read \(\w+: ") as err:
+    with pytest.raises(train.CheckpointError, match=r"checkpoints/1 cannot be read \(\w+\): ") as err:
         run(epochs=2, workdir=tmp_path)
     message = str(err.value)
     assert "\n" not in message and "pybind" not in message and " object at 0x" not in message

@@ -1,45 +1,32 @@
 """What :func:`train.fit` does around the training itself, one object per concern.
 
-A callback is told about the run through four methods, all optional (see :class:`Callback`):
-``on_chunk`` after each group of steps the host looks at, ``on_epoch_end`` with the epoch's
-record, ``on_train_end`` with the whole history, and ``close`` always, also after an error or
-Ctrl-C. :class:`Progress` (progress bar and per-epoch lines), :class:`TensorBoard` (scalars
-through tensorboardX), :class:`HistoryFile` (the per-epoch records as JSON) and
-:class:`Checkpoints` (orbax, one per epoch, also the resume side) are the four :func:`train.fit`
-uses; each works on its own in a hand-written loop. With several processes, the first three run
-in process 0 only; every process takes part in each checkpoint (orbax's multi-process protocol).
+A callback hears about the run through five methods, all optional (:class:`Callback`):
+``on_epoch_begin``, ``on_chunk`` after each group of steps the host looks at, ``on_epoch_end``
+with the epoch's record, ``on_train_end`` with the whole history, and ``close``, always called,
+also after an error or an interruption. :class:`Progress`, :class:`TensorBoard` and
+:class:`HistoryFile` run in process 0 only; every process takes part in :class:`Checkpoints`
+(orbax's multi-process protocol).
 """
 
 from __future__ import annotations
 
+import gc
+import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
-
-from ._interrupts import deferred_interrupt
-
-__all__ = [
-    "KEEP_CHECKPOINTS",
-    "Callback",
-    "CheckpointError",
-    "Checkpoints",
-    "HistoryFile",
-    "Progress",
-    "TensorBoard",
-    "latest_checkpoint",
-]
+import orbax.checkpoint as ocp
 
 #: Checkpoints kept in ``<workdir>/checkpoints`` (older ones are deleted).
 KEEP_CHECKPOINTS = 3
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint in the workdir cannot be read or does not fit the model/optimizer."""
+    """A checkpoint in the workdir cannot be read or does not fit the model and optimizer."""
 
 
 class Callback:
@@ -63,15 +50,12 @@ class Callback:
 
 
 class Progress(Callback):
-    """A tqdm bar per epoch on stderr and one line per epoch on stdout, then a summary line.
-
+    """A tqdm bar per epoch on stderr (``file``), one line per epoch on stdout, then a summary.
     The bar is removed before anything else is printed, so a following message (the NaN stop,
-    an interruption) starts on a line of its own.
-    """
+    an interruption) starts on a line of its own."""
 
     def __init__(self, epochs: int, num_examples: int, file=None):
-        self.epochs = epochs
-        self.num_examples = num_examples
+        self.epochs, self.num_examples = epochs, num_examples
         self.file = file if file is not None else sys.stderr
         self.bar = None
         self.start = time.perf_counter()
@@ -79,72 +63,36 @@ class Progress(Callback):
     def on_epoch_begin(self, epoch):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(
-            total=self.num_examples,
-            unit="img",
-            desc=f"epoch {epoch + 1}/{self.epochs}",
-            leave=False,
-            file=self.file,
-            dynamic_ncols=True,
-        )
+        desc = f"epoch {epoch + 1}/{self.epochs}"
+        self.bar = tqdm(total=self.num_examples, unit="img", desc=desc, leave=False, file=self.file, dynamic_ncols=True)
 
     def on_chunk(self, epoch, step, losses, count):
         if self.bar is not None:
             self.bar.update(count)
             self.bar.set_postfix(loss=f"{losses[-1]:.4f}")
 
-    def _close_bar(self):
-        if self.bar is None:
-            return
-        self.bar.close()
-        self.bar = None
-        isatty = getattr(self.file, "isatty", None)
-        if not (isatty and isatty()):  # in a log file the cleared bar leaves no line break
-            print(file=self.file, flush=True)
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+            if not self.file.isatty():  # in a log file the cleared bar leaves no line break
+                print(file=self.file, flush=True)
 
     def on_epoch_end(self, epoch, record, state, history):
-        self._close_bar()
+        self.close()
         line = f"epoch {epoch + 1}/{self.epochs}: train loss {record['train_loss']:.4f}"
         if "eval_loss" in record:
             line += f", test loss {record['eval_loss']:.4f}, test accuracy {record['eval_accuracy']:.2%}"
-        print(line + f" ({record['images_per_sec']:.0f} img/s)", flush=True)
+        print(f"{line} ({record['images_per_sec']:.0f} img/s)", flush=True)
 
     def on_train_end(self, history):
-        if not history:
-            return
-        wall = time.perf_counter() - self.start
+        wall = f"wall time {time.perf_counter() - self.start:.1f} s"
         scored = [h for h in history if "eval_accuracy" in h]
         if scored:
             best = max(scored, key=lambda h: h["eval_accuracy"])
-            print(
-                f"done: best test accuracy {best['eval_accuracy']:.2%} at epoch {best['epoch']}, "
-                f"wall time {wall:.1f} s",
-                flush=True,
-            )
-        else:
-            print(f"done: final train loss {history[-1]['train_loss']:.4f}, wall time {wall:.1f} s", flush=True)
-
-    def close(self):
-        self._close_bar()
-
-
-def _summary_writer_class() -> type:
-    """tensorboardX's ``SummaryWriter``, imported without importing torch.
-
-    tensorboardX imports torch, when it is installed, only to name a type in its annotations;
-    that is most of a training run's start-up after JAX (BENCHMARKS.md), for scalars that are
-    plain floats. While it loads, ``import torch`` fails as if torch were absent (unless torch is
-    loaded already), and works again afterwards."""
-    if "torch" in sys.modules:
-        from tensorboardX import SummaryWriter
-
-        return SummaryWriter
-    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
-    try:
-        from tensorboardX import SummaryWriter
-    finally:
-        del sys.modules["torch"]
-    return SummaryWriter
+            print(f"done: best test accuracy {best['eval_accuracy']:.2%} at epoch {best['epoch']}, {wall}", flush=True)
+        elif history:
+            print(f"done: final train loss {history[-1]['train_loss']:.4f}, {wall}", flush=True)
 
 
 class TensorBoard(Callback):
@@ -153,21 +101,22 @@ class TensorBoard(Callback):
     evaluation, ``eval/loss`` and ``eval/accuracy``."""
 
     def __init__(self, logdir: str | os.PathLike, learning_rate: float):
-        self.writer = _summary_writer_class()(logdir=str(logdir))
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(logdir=str(logdir))
         self.learning_rate = learning_rate
 
     def on_chunk(self, epoch, step, losses, count):
         self.writer.add_scalar("train/loss_step", float(losses[-1]), step)
 
     def on_epoch_end(self, epoch, record, state, history):
-        w, e = self.writer, epoch + 1
-        w.add_scalar("train/loss", record["train_loss"], e)
-        w.add_scalar("train/images_per_sec", record["images_per_sec"], e)
-        w.add_scalar("train/learning_rate", self.learning_rate, e)
-        if "eval_loss" in record:
-            w.add_scalar("eval/loss", record["eval_loss"], e)
-            w.add_scalar("eval/accuracy", record["eval_accuracy"], e)
-        w.flush()
+        scalars = {"train/loss": "train_loss", "train/images_per_sec": "images_per_sec"}
+        scalars |= {"eval/loss": "eval_loss", "eval/accuracy": "eval_accuracy"}
+        for tag, key in scalars.items():
+            if key in record:
+                self.writer.add_scalar(tag, record[key], epoch + 1)
+        self.writer.add_scalar("train/learning_rate", self.learning_rate, epoch + 1)
+        self.writer.flush()
 
     def close(self):
         self.writer.close()
@@ -175,134 +124,96 @@ class TensorBoard(Callback):
 
 class HistoryFile(Callback):
     """``path`` (e.g. ``<workdir>/history.json``) rewritten after each epoch with the whole history
-    so far: a JSON list of the per-epoch records (full precision), epochs restored from a
-    checkpoint included. Replaced atomically, so a reader never sees half a file."""
+    so far, epochs restored from a checkpoint included; replaced atomically."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
     def on_epoch_end(self, epoch, record, state, history):
-        import json
-
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(history, indent=1) + "\n")
         os.replace(tmp, self.path)
 
 
-def latest_checkpoint(workdir: str | Path) -> int | None:
-    """The last finished epoch saved in ``<workdir>/checkpoints``, or None (reads only names:
-    orbax renames a checkpoint to its step number once complete)."""
-    directory = Path(workdir) / "checkpoints"
-    try:
-        steps = [int(p.name) for p in directory.iterdir() if p.name.isdigit() and p.is_dir()]
-    except OSError:
-        return None
-    return max(steps, default=None)
+def latest_checkpoint(workdir: str | os.PathLike) -> int | None:
+    """The last finished epoch saved in ``<workdir>/checkpoints`` (orbax's latest complete step), or None."""
+    found = ocp.path.step.latest_step_metadata(Path(workdir) / "checkpoints", ocp.path.step.standard_name_format())
+    return None if found is None else found.step
 
 
-#: How orbax words a saved tree that differs from the one asked for (structure, shape or dtype).
-_MISMATCH = re.compile(r"do not match|mismatch|not compatible|incompatible", re.IGNORECASE)
-
-
-def _error_detail(err: BaseException) -> str:
-    """The innermost cause's first line, without the object reprs tensorstore puts in messages."""
-    inner: BaseException | None = err
-    while inner is not None:
-        err, inner = inner, inner.__cause__ or inner.__context__
-    text = str(err).split("See full TensorStore details", 1)[0]
-    text = re.sub(r"<[^<>]* (object at 0x[0-9a-f]+|of [^<>]*)>", "", text)
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return f"{type(err).__name__}: {lines[0] if lines else 'no detail'}"
+def _signature(tree) -> list[tuple[tuple[int, ...], np.dtype]]:
+    return [(tuple(a.shape), np.dtype(a.dtype)) for a in jax.tree.leaves(tree)]
 
 
 class Checkpoints(Callback):
-    """orbax checkpoints in ``<workdir>/checkpoints``: one per finished epoch (the state plus a
-    JSON ``meta``: the history and ``run``, the run's settings), the last :data:`KEEP_CHECKPOINTS`
-    kept. :meth:`resume` reads the latest one back."""
+    """orbax checkpoints in ``<workdir>/checkpoints``: one per finished epoch (the state and a JSON
+    ``meta``: the history and ``run``, the run's settings), the last :data:`KEEP_CHECKPOINTS` kept
+    (a save becomes visible only once complete). :meth:`resume` reads the latest one back."""
 
     def __init__(self, workdir: str | os.PathLike, run: dict | None = None):
-        import orbax.checkpoint as ocp
-
-        self.ocp = ocp
         self.run = dict(run or {})
         self.directory = (Path(workdir) / "checkpoints").absolute()
-        self._abandoned = False
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=KEEP_CHECKPOINTS, create=True, cleanup_tmp_directories=True
             ),
+            item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
         )
-
-    def latest(self) -> int | None:
-        return self.manager.latest_step()
 
     def _start_over(self) -> str:
         return (
-            f"to start over, delete the whole directory {self.directory} (its older checkpoints "
-            f"come from the same run) or use another --workdir"
+            f"to start over, delete the whole directory {self.directory} (its older checkpoints come from the "
+            f"same run) or use another workdir"
         )
 
     def restore(self, epoch: int, like: dict) -> tuple[dict, dict]:
-        """The state saved after ``epoch`` (shaped, typed and placed as ``like``) and its meta."""
-        ocp = self.ocp
+        """The state saved after ``epoch`` (shaped, typed and placed as ``like``) and its meta.
+
+        Raises:
+          CheckpointError: the saved arrays are not those of ``like`` (another model or optimizer),
+            or they cannot be read (the checkpoint is damaged).
+        """
         path = self.directory / str(epoch)
-        abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), like)
         try:
-            out = self.manager.restore(
-                epoch,
-                args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
-            )
-        except Exception as err:
-            detail = _error_detail(err)
-            if _MISMATCH.search(detail):  # orbax compares the saved tree with ``like`` before reading
+            saved = _signature(self.manager.item_metadata(epoch)["state"].tree)
+            if saved != _signature(like):
                 raise CheckpointError(
-                    f"checkpoint {path} does not match this model and optimizer ({detail}); {self._start_over()}"
-                ) from None
-            earlier = [s for s in self.manager.all_steps() if s < epoch]
-            fall_back = f"delete {path} to resume from epoch {max(earlier)}, or " if earlier else ""
-            raise CheckpointError(
-                f"checkpoint {path} cannot be read ({detail}): it is damaged; {fall_back}{self._start_over()}"
-            ) from None
-        state, meta = out["state"], out["meta"]
-        pairs = zip(jax.tree.leaves(like), jax.tree.leaves(state), strict=True)
-        same = jax.tree.structure(like) == jax.tree.structure(state) and all(
-            a.shape == b.shape and a.dtype == b.dtype for a, b in pairs
+                    f"checkpoint {path} does not match this model and optimizer (different parameters or "
+                    f"optimizer state); {self._start_over()}"
+                )
+            abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), like)
+            args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+            out = self.manager.restore(epoch, args=args)
+        except CheckpointError:
+            raise
+        except Exception as err:
+            failure = type(err).__name__
+        else:
+            return out["state"], out["meta"]
+        # Raised here, not in the except block, and after a collection: the failed read's leftover
+        # coroutines (orbax stops at the first error) are finalized now, so what Python reports of
+        # them comes before the caller's answer rather than after it, at exit.
+        gc.collect()
+        earlier = [s for s in self.manager.all_steps() if s < epoch]
+        fall_back = f"delete {path} to resume from epoch {max(earlier)}, or " if earlier else ""
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({failure}): it is damaged; {fall_back}{self._start_over()}"
         )
-        if not same or not isinstance(meta, dict) or meta.get("epoch") != epoch:
-            raise CheckpointError(
-                f"checkpoint {path} does not match this model and optimizer (different parameters or "
-                f"optimizer state); {self._start_over()}"
-            )
-        return state, meta
 
     def resume(self, like: dict) -> tuple[dict, list[dict], int]:
-        """``(state, history, finished_epochs)`` from the latest checkpoint; ``like`` unchanged,
-        ``[]`` and ``0`` when there is none."""
-        latest = self.latest()
+        """``(state, history, finished_epochs)`` from the latest checkpoint; ``(like, [], 0)`` without one."""
+        latest = self.manager.latest_step()
         if latest is None:
             return like, [], 0
         state, meta = self.restore(latest, like)
         return state, list(meta.get("history", [])), latest
 
     def on_epoch_end(self, epoch, record, state, history):
-        ocp = self.ocp
         meta = {"epoch": epoch + 1, "history": history, **self.run}
-        with deferred_interrupt():  # a Ctrl-C lands after the save has started cleanly
-            self.manager.save(
-                epoch + 1,
-                args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-            )
-
-    def abandon(self) -> None:
-        """Makes :meth:`close` leave a pending save unfinished, for when another process of a
-        multi-process run is gone: the save ends in a barrier of all processes, which would wait
-        for it until the runtime's heartbeat timeout. The latest complete checkpoint stays."""
-        self._abandoned = True
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        self.manager.save(epoch + 1, args=args)
 
     def close(self):
-        if self._abandoned:
-            return
-        with deferred_interrupt():  # a pending save is finished, not torn
-            self.manager.wait_until_finished()
-            self.manager.close()
+        self.manager.wait_until_finished()  # a pending save is finished, not torn
+        self.manager.close()

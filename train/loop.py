@@ -1,51 +1,32 @@
-"""The training loop: state and data placed on the devices, one epoch, evaluation, and ``fit``.
+"""The training loop: data and state on the devices, one epoch, evaluation, and ``fit``.
 
-Layout of the work (why it is fast): the whole data set sits on the device(s) as uint8; an epoch
-is a permutation drawn on the device; a step (gather the batch, scale to [0, 1], forward,
-backward, optimizer update) is compiled with the train state donated (:mod:`train.steps`), and
-``steps_per_call`` steps run either inside one jitted ``lax.scan`` (accelerators) or as
-asynchronously dispatched calls (CPU, where XLA's loop code for the backward convolutions is
-slow); either way the host only hears back once per group of steps, to check for NaN and tell the
-callbacks (:mod:`train.callbacks`: progress, TensorBoard, checkpoints). Data parallelism is
-sharding: a 1-D mesh ``('data',)`` over every device, parameters replicated, each batch
-constrained to be split along ``'data'``; XLA inserts the gradient all-reduce.
-
-Several processes (``jax.distributed``): the mesh spans the devices of all of them. Every process
-holds the splits in host memory (:class:`ProcessData`) and draws the same permutation per epoch;
-of each global batch it gathers and puts on its own devices only their rows, so N processes
-train on the same batches, split the same way, as one process with the same devices.
+Each epoch is an index matrix drawn from the seed; each group of ``steps_per_call`` rows becomes
+uint8 batches on the devices (``put_rows``; with several processes each puts only its own
+devices' rows, so N processes train as one with all the devices), run by the compiled steps. The
+host looks at a group's losses while the next one runs: NaN check, callbacks, signals.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from .callbacks import Callback, Checkpoints, HistoryFile, Progress, TensorBoard
 from .data import epoch_indices, num_batches, take_rows
-from .launch import lost_peer
 from .steps import CompiledSteps, compile_steps, init_state, make_mesh, make_optimizer
-
-__all__ = [
-    "NonFiniteLossError",
-    "DeviceData",
-    "ProcessData",
-    "place_state",
-    "put_data",
-    "run_epoch",
-    "evaluate",
-    "fit",
-]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -56,14 +37,68 @@ class NonFiniteLossError(FloatingPointError):
         self.step = step
 
 
-def _put(array, sharding):
-    """Host array -> global array with ``sharding`` (fresh buffers; works across processes)."""
-    array = np.asarray(array)
-    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+class Interrupted(KeyboardInterrupt):
+    """:func:`fit` stopped at a step boundary on ``signum``: SIGINT (Ctrl-C) or SIGTERM (the notice
+    SLURM, Kubernetes and preemptible machines send before they stop a job). The checkpoints of
+    the finished epochs are complete. With several processes every process stops at the same
+    step (JAX's preemption sync point), those not signalled with ``signum`` SIGTERM."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_LOOKS = 2**30  # the first of StopOnSignal's sync steps, beyond orbax's (epochs)
+
+
+class StopOnSignal(Callback):
+    """Turns SIGINT and SIGTERM into :class:`Interrupted` at the next group of steps.
+
+    One process: its own handlers note the signal. Several (``jax.distributed``): JAX's preemption
+    service owns SIGTERM and tells every process; they stop at the same step through
+    ``multihost_utils.reached_preemption_sync_point``, and Ctrl-C is passed on to it as a SIGTERM.
+    A second Ctrl-C raises ``KeyboardInterrupt`` at once. Handlers are installed only in the main
+    thread (the only one Python delivers signals to) and restored by :meth:`close`. It comes last
+    among the callbacks, so that an epoch's checkpoint is saved before it stops there."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self.looks = 0
+        self.several = jax.process_count() > 1
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT,) if self.several else (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._note)
+
+    def _note(self, signum, frame):
+        if signum == self.received == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+        if self.several:
+            signal.raise_signal(signal.SIGTERM)  # to JAX's preemption notifier
+
+    def _stop_at(self, sync_step: int) -> None:
+        if multihost_utils.reached_preemption_sync_point(sync_step) if self.several else self.received:
+            raise Interrupted(self.received or signal.SIGTERM)
+
+    def on_chunk(self, epoch, step, losses, count):
+        # orbax's CheckpointManager.save(epoch + 1) asks JAX's sync point too, with its own step: the
+        # sync point is one more than the last step any process gave, so ours are consecutive and
+        # apart from orbax's, and at an epoch's end ours is orbax's (after its save, see on_epoch_end).
+        self.looks += 1
+        self._stop_at(_LOOKS + self.looks)
+
+    def on_epoch_end(self, epoch, record, state, history):
+        self._stop_at(epoch + 1)
+
+    def close(self):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
 
 
 class DeviceData(NamedTuple):
-    """A split on the devices (replicated): uint8 NHWC ``images``, int32 ``labels``."""
+    """A split on the devices of one process (replicated): uint8 NHWC ``images``, int32 ``labels``."""
 
     images: jax.Array
     labels: jax.Array
@@ -72,26 +107,18 @@ class DeviceData(NamedTuple):
     def size(self) -> int:
         return int(self.labels.shape[0])
 
+    def put_rows(self, rows: np.ndarray) -> tuple[jax.Array, jax.Array]:
+        """Rows ``(..., batch)`` of :func:`train.epoch_indices` -> uint8 images and int32 labels,
+        gathered on the devices (:func:`train.data.take_rows`)."""
+        return _take(self.images, self.labels, rows)
 
-def _check_data(name, data) -> tuple[np.ndarray, np.ndarray]:
-    if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise TypeError(f"'{name}' must be a pair (images, labels)")
-    images, labels = np.asarray(data[0]), np.asarray(data[1])
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise TypeError(f"'{name}' images must be uint8 NHWC, got {images.dtype} with shape {images.shape}")
-    if not np.issubdtype(labels.dtype, np.integer) or labels.shape != images.shape[:1]:
-        raise TypeError(
-            f"'{name}' labels must be integers of shape ({images.shape[0]},), got {labels.dtype} {labels.shape}"
-        )
-    if images.shape[0] == 0:
-        raise ValueError(f"'{name}' is empty")
-    return images, labels.astype(np.int32)
+
+_take = jax.jit(take_rows)
 
 
 class ProcessData(NamedTuple):
-    """A split kept in host memory by each process of a mesh spanning several processes: every
-    batch goes to the devices in parts, each process putting the rows of its own devices
-    (:meth:`put_rows`). uint8 NHWC ``images``, int32 ``labels``."""
+    """A split in host memory for a mesh over several processes: uint8 NHWC ``images``, int32
+    ``labels``; each process puts only its own devices' part of a batch on them."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -102,55 +129,57 @@ class ProcessData(NamedTuple):
         return int(self.labels.shape[0])
 
     def put_rows(self, rows: np.ndarray) -> tuple[jax.Array, jax.Array]:
-        """Index rows ``(..., batch)`` of :func:`train.epoch_indices` -> global uint8 images and
-        int32 labels split over ``'data'`` along the batch axis; this process gathers (with
-        :func:`train.data.take_rows`) only the parts its devices hold."""
+        """Rows ``(..., batch)`` of :func:`train.epoch_indices` -> global uint8 images and int32
+        labels split over ``'data'`` along the batch axis, this process gathering its parts only."""
         lead = rows.ndim - 1
-        sharding = NamedSharding(self.mesh, P(*([None] * lead), "data"))
-
-        def part(which: int):
-            return lambda index: take_rows(self.images, self.labels, rows[index[: lead + 1]])[which]
-
-        return (
-            jax.make_array_from_callback((*rows.shape, *self.images.shape[1:]), sharding, part(0)),
-            jax.make_array_from_callback(rows.shape, sharding, part(1)),
+        sharding = NamedSharding(self.mesh, P(*[None] * lead, "data"))
+        images, labels = (
+            jax.make_array_from_callback(
+                shape,
+                sharding,
+                lambda index, i=i: take_rows(self.images, self.labels, rows[index[: lead + 1]])[i],  # pyright: ignore[reportOptionalSubscript]
+            )
+            for i, shape in enumerate(((*rows.shape, *self.images.shape[1:]), rows.shape))
         )
+        return images, labels
+
+
+def _replicated(array, mesh):
+    array = np.asarray(array)
+    return jax.make_array_from_callback(array.shape, NamedSharding(mesh, P()), lambda index: array[index])
 
 
 def put_data(data, mesh: jax.sharding.Mesh, name: str = "data") -> DeviceData | ProcessData:
-    """``(images, labels)`` numpy arrays, checked (uint8 NHWC, integer labels), for ``mesh``: on
-    its devices (:class:`DeviceData`), or, when the mesh spans several processes, kept on the host
-    to be put on the devices batch by batch, each process its own part (:class:`ProcessData`)."""
-    images, labels = _check_data(name, data)
+    """``(images, labels)``, checked (uint8 NHWC, integer labels), for ``mesh``: on its devices
+    (:class:`DeviceData`), or, when the mesh spans several processes, in host memory to be put on
+    the devices batch by batch (:class:`ProcessData`)."""
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise TypeError(f"'{name}' must be a pair (images, labels)")
+    images, labels = np.asarray(data[0]), np.asarray(data[1])
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise TypeError(f"'{name}' images must be uint8 NHWC, got {images.dtype} with shape {images.shape}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.shape != images.shape[:1]:
+        raise TypeError(
+            f"'{name}' labels must be integers of shape ({len(images)},), got {labels.dtype} {labels.shape}"
+        )
+    if not len(images):
+        raise ValueError(f"'{name}' is empty")
+    labels = labels.astype(np.int32)
     if mesh.is_multi_process:
         return ProcessData(images, labels, mesh)
-    replicated = NamedSharding(mesh, P())
-    return DeviceData(_put(images, replicated), _put(labels, replicated))
-
-
-#: :func:`train.epoch_indices` run by each process on its own (the same on every process).
-_local_indices = jax.jit(epoch_indices, static_argnums=(1, 2))
+    return DeviceData(_replicated(images, mesh), _replicated(labels, mesh))
 
 
 def place_state(model: nnx.Module, tx, mesh: jax.sharding.Mesh):
-    """:func:`train.init_state` with the state copied onto ``mesh``, replicated: ``(graphdef, state)``.
-    The copy is what training donates and updates; ``model`` keeps its values until
+    """:func:`train.init_state` with the state copied onto ``mesh``, replicated: ``(graphdef,
+    state)``. Training donates and updates the copy; ``model`` keeps its values until
     ``nnx.update(model, state['params'], state['rest'])``."""
     graphdef, state = init_state(model, tx)
-    replicated = NamedSharding(mesh, P())
-    return graphdef, jax.tree.map(lambda a: _put(a, replicated), state)
+    return graphdef, jax.tree.map(lambda a: _replicated(a, mesh), state)
 
 
-def _check_losses(losses: np.ndarray, first_batch: int, epoch: int, nb: int) -> None:
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if bad.size:
-        b = first_batch + int(bad[0])
-        step = epoch * nb + b + 1
-        raise NonFiniteLossError(
-            f"training stopped: the loss is {losses[bad[0]]} at step {step} "
-            f"(epoch {epoch + 1}, batch {b + 1} of {nb}); lower the learning rate",
-            step,
-        )
+#: :func:`train.epoch_indices` on this process's default device: the same rows on every process.
+_indices = jax.jit(epoch_indices, static_argnums=(1, 2))
 
 
 def run_epoch(
@@ -167,99 +196,61 @@ def run_epoch(
 ) -> tuple[dict, float]:
     """One pass over ``data`` in the order drawn with ``key``: ``(state, mean train loss)``.
 
-    Groups of ``steps_per_call`` steps are dispatched; the losses of a group are read while the
-    next one runs, checked for NaN/inf (:class:`NonFiniteLossError`) and passed to each callback's
-    ``on_chunk``. The mean weighs every batch by its real size (the last one may be partial).
+    Groups of ``steps_per_call`` steps are dispatched (one ``lax.scan`` with ``scan``, else one
+    call per step); the losses of a group are read while the next one runs, checked for NaN/inf
+    (:class:`NonFiniteLossError`) and passed to each callback's ``on_chunk``. The mean weighs
+    every batch by its real size (the last one may be partial).
     """
     n = data.size
     nb = num_batches(n, batch_size)
+    rows = np.asarray(_indices(key, n, batch_size))
+    sizes = np.minimum(batch_size, n - batch_size * np.arange(nb))
     total = 0.0
-    if isinstance(data, ProcessData):
-        rows = np.asarray(_local_indices(key, n, batch_size))
 
-        def chunk(state, start, stop):
-            return steps.train_batches(state, *data.put_rows(rows[start:stop]))
-
-        def one(state, i):
-            return steps.train_batch(state, *data.put_rows(rows[i]))
-    else:
-        idx = steps.indices(key, n, batch_size)
-
-        def chunk(state, start, stop):
-            return steps.train_chunk(state, data.images, data.labels, idx[start:stop])
-
-        def one(state, i):
-            return steps.train_one(state, data.images, data.labels, idx, i)
-
-    def drain(losses, start: int, count: int) -> float:
+    def look(losses, start: int) -> float:
         losses = np.asarray(jax.device_get(losses), np.float64)  # waits for that group only
-        _check_losses(losses, start, epoch, nb)
-        sizes = np.full(len(losses), batch_size)
-        if start + len(losses) == nb:
-            sizes[-1] = n - (nb - 1) * batch_size
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            b = start + int(bad[0])
+            raise NonFiniteLossError(
+                f"training stopped: the loss is {losses[bad[0]]} at step {epoch * nb + b + 1} "
+                f"(epoch {epoch + 1}, batch {b + 1} of {nb}); lower the learning rate",
+                epoch * nb + b + 1,
+            )
+        group = sizes[start : start + len(losses)]
         for cb in callbacks:
-            cb.on_chunk(epoch, epoch * nb + start + len(losses), losses, count)
-        return float(np.sum(losses * sizes))
+            cb.on_chunk(epoch, epoch * nb + start + len(losses), losses, int(group.sum()))
+        return float(np.dot(losses, group))
 
-    pending: tuple[Any, int, int] | None = None  # (the group in flight's losses, first batch, example count)
+    pending = None  # (losses of the group in flight, its first batch)
     for start in range(0, nb, steps_per_call):
-        stop = min(start + steps_per_call, nb)
+        group = rows[start : start + steps_per_call]
         if scan:
-            state, losses = chunk(state, start, stop)
+            state, losses = steps.train_batches(state, *data.put_rows(group))
         else:
             losses = []
-            for i in range(start, stop):
-                state, loss = one(state, i)
+            for row in group:
+                state, loss = steps.train_batch(state, *data.put_rows(row))
                 losses.append(loss)
         if pending is not None:
-            total += drain(*pending)  # overlaps with the group just dispatched
-        pending = (losses, start, min(stop * batch_size, n) - start * batch_size)
+            total += look(*pending)  # overlaps with the group just dispatched
+        pending = (losses, start)
     if pending is not None:
-        total += drain(*pending)
+        total += look(*pending)
     return state, total / n
 
 
 def evaluate(steps: CompiledSteps, state: dict, data: DeviceData | ProcessData, batch_size: int) -> dict:
-    """``{'eval_loss', 'eval_accuracy'}`` over every example of ``data`` (partial batch masked),
-    each counted once however many processes share the work."""
-    if isinstance(data, ProcessData):
-        rows = np.asarray(_local_indices(None, data.size, batch_size))
-        totals = steps.evaluate_batches(state, *data.put_rows(rows))
-    else:
-        idx = steps.indices(None, data.size, batch_size)
-        totals = steps.evaluate(state, data.images, data.labels, idx)
-    totals = jax.device_get(totals)
+    """``{'eval_loss', 'eval_accuracy'}`` over every example of ``data``, each counted once."""
+    rows = np.asarray(_indices(None, data.size, batch_size))
+    totals = jax.device_get(steps.evaluate(state, *data.put_rows(rows)))
     count = int(totals["count"])
     return {"eval_loss": float(totals["loss_sum"]) / count, "eval_accuracy": int(totals["correct"]) / count}
 
 
-def _check_args(epochs, batch_size, learning_rate, steps_per_call) -> None:
-    if not (isinstance(epochs, (int, np.integer)) and epochs >= 0):
-        raise ValueError(f"'epochs' must be an integer >= 0, got {epochs!r}")
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise ValueError(f"'batch_size' must be an integer >= 1, got {batch_size!r}")
-    if not learning_rate > 0:
-        raise ValueError(f"'learning_rate' must be > 0, got {learning_rate!r}")
-    if steps_per_call is not None and not (isinstance(steps_per_call, (int, np.integer)) and steps_per_call >= 1):
-        raise ValueError(f"'steps_per_call' must be None or an integer >= 1, got {steps_per_call!r}")
-    n_dev = jax.device_count()
-    if batch_size % n_dev:
-        raise ValueError(
-            f"'batch_size' {batch_size} does not divide over the {n_dev} devices; use a multiple of {n_dev}"
-        )
-
-
-def _close_all(callbacks: list[Callback]) -> None:
-    """Close every callback, also when one of them fails (a second Ctrl-C, a full disk); the
-    first failure is raised once all are closed."""
-    failure: BaseException | None = None
-    for cb in callbacks:
-        try:
-            cb.close()
-        except BaseException as err:  # noqa: BLE001 - re-raised below
-            failure = failure or err
-    if failure is not None:
-        raise failure
+def _check(name: str, value, ok: bool, accepted: str) -> None:
+    if not ok:
+        raise ValueError(f"'{name}' must be {accepted}, got {value!r}")
 
 
 def fit(
@@ -290,49 +281,50 @@ def fit(
       learning_rate: constant learning rate.
       optimizer: ``'sgd'`` (the tutorials'), ``'momentum'`` (0.9) or ``'adam'``.
       seed: seeds the shuffling (epoch ``e`` uses ``fold_in(PRNGKey(seed), e)``), so the same seed
-        gives the same losses run after run, and a resumed run the same as an uninterrupted one.
-        Parameters come from ``model`` as passed.
+        gives the same losses, and a resumed run those of an uninterrupted one. Parameters come
+        from ``model`` as passed.
       workdir: where orbax checkpoints (every epoch, the last few kept), TensorBoard scalars and
-        ``history.json`` (the returned records) go; ``None`` for none. With several processes it
-        must be one directory all of them see (a shared file system).
-      steps_per_call: training steps between two looks of the host at the losses (the progress
-        bar, the NaN check); default about 1/20 of an epoch.
-      scan: ``True`` runs those steps as one compiled ``lax.scan``; ``False`` as one compiled
-        step each, dispatched asynchronously. Default: scan except on CPU, where XLA runs the
-        backward convolutions inside a loop far slower.
-      verbose: progress bar and per-epoch lines on stderr/stdout (process 0 only).
+        ``history.json`` (the returned records) go; ``None`` for none. With several processes,
+        one directory all of them see.
+      steps_per_call: training steps between two looks of the host at the losses (progress,
+        NaN check, signals); default about 1/20 of an epoch.
+      scan: ``True`` runs those steps as one compiled ``lax.scan``, ``False`` as one compiled call
+        each, dispatched asynchronously. Default: scan except on CPU, where XLA runs the backward
+        convolutions inside a loop far slower (measured: 40 vs ~2,700 img/s, Tudui, batch 64).
+      verbose: progress bar and per-epoch lines (process 0 only).
 
     Several processes: call ``jax.distributed.initialize`` first, then ``fit`` in every process
-    with the same arguments and data; the mesh spans all their devices, each process puts only
-    its part of every batch on its devices, and the losses are those of one process with all the
-    devices.
+    with the same arguments and data; the losses are those of one process with all the devices.
 
     Returns:
       ``[{'epoch', 'train_loss', 'images_per_sec', 'eval_loss', 'eval_accuracy'}, ...]``, the
       ``eval_*`` keys only with ``eval_data``; epochs restored from a checkpoint included.
 
     Raises:
-      NonFiniteLossError: the loss became NaN/inf (the message names the step). On this or any
-        other error, Ctrl-C included, ``model`` keeps the parameters it came with; the
-        checkpoints keep the finished epochs.
+      Interrupted: SIGINT or SIGTERM (see :class:`Interrupted`); a second SIGINT raises
+        ``KeyboardInterrupt`` at once. On any error ``model`` keeps the parameters it came with
+        and the checkpoints keep the finished epochs.
+      NonFiniteLossError: the loss became NaN/inf (the message names the step).
       CheckpointError: the latest checkpoint in ``workdir`` cannot be read or does not fit.
-      ValueError: ``batch_size`` does not divide over the devices, or bad arguments.
+      ValueError: bad arguments, or ``batch_size`` does not divide over the devices.
     """
-    _check_args(epochs, batch_size, learning_rate, steps_per_call)
+    integer = (int, np.integer)
+    _check("epochs", epochs, isinstance(epochs, integer) and epochs >= 0, "an integer >= 0")
+    _check("batch_size", batch_size, isinstance(batch_size, integer) and batch_size >= 1, "an integer >= 1")
+    _check("learning_rate", learning_rate, learning_rate > 0, "> 0")
+    ok = steps_per_call is None or (isinstance(steps_per_call, integer) and steps_per_call >= 1)
+    _check("steps_per_call", steps_per_call, ok, "None or an integer >= 1")
+    if batch_size % jax.device_count():
+        n = jax.device_count()
+        raise ValueError(f"'batch_size' {batch_size} does not divide over the {n} devices; use a multiple of {n}")
     tx = make_optimizer(optimizer, learning_rate)
     mesh = make_mesh()
     train_set = put_data(train_data, mesh, "train_data")
     eval_set = None if eval_data is None else put_data(eval_data, mesh, "eval_data")
     graphdef, state = place_state(model, tx, mesh)
     steps = compile_steps(graphdef, tx, mesh)
-    if scan is None:
-        # XLA's CPU backend runs convolution backward passes inside a while loop (lax.scan)
-        # far slower than the same step compiled alone (measured: Tudui 5 vs 130 img/s; with
-        # models.jit, 40 vs ~2,700 img/s at batch 64), so on CPU each step is its own compiled
-        # call, dispatched asynchronously (no host round trip).
-        scan = jax.default_backend() != "cpu"
+    scan = jax.default_backend() != "cpu" if scan is None else scan
     k = steps_per_call or max(1, math.ceil(num_batches(train_set.size, batch_size) / 20))
-    base_key = jax.random.PRNGKey(seed)
     main = jax.process_index() == 0
     say = print if (verbose and main) else (lambda *a, **kw: None)
 
@@ -341,38 +333,27 @@ def fit(
     first_epoch = 0
     try:
         if workdir is not None:
-            run = {
-                "optimizer": optimizer,
-                "batch_size": batch_size,
-                "learning_rate": learning_rate,
-                "seed": seed,
-                "model": type(model).__name__,
-            }
-            ckpt = Checkpoints(workdir, run)
-            callbacks.append(ckpt)  # closed (pending saves finished) whatever happens next
+            run = {"optimizer": optimizer, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
+            ckpt = Checkpoints(workdir, {**run, "model": type(model).__name__})
+            callbacks.append(ckpt)  # closed (a pending save finished) whatever happens next
             state, history, first_epoch = ckpt.resume(state)
             if first_epoch:
                 say(f"resuming from epoch {first_epoch} ({ckpt.directory / str(first_epoch)})", flush=True)
             if main:
-                callbacks.append(TensorBoard(workdir, learning_rate))
-                callbacks.append(HistoryFile(Path(workdir) / "history.json"))
+                callbacks += [TensorBoard(workdir, learning_rate), HistoryFile(Path(workdir) / "history.json")]
+        callbacks.append(StopOnSignal())
         if first_epoch >= epochs:
-            say(
-                f"nothing left to train: the checkpoint holds {first_epoch} finished epochs and epochs={epochs}"
-                if first_epoch
-                else "nothing to train: epochs=0",
-                flush=True,
-            )
-
+            say(f"nothing left to train: {first_epoch} finished epochs, epochs={epochs}", flush=True)
         for epoch in range(first_epoch, epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
             t0 = time.perf_counter()
+            key = jax.random.fold_in(jax.random.PRNGKey(seed), epoch)
             state, train_loss = run_epoch(
                 steps,
                 state,
                 train_set,
-                jax.random.fold_in(base_key, epoch),
+                key,
                 epoch,
                 batch_size=batch_size,
                 steps_per_call=k,
@@ -389,14 +370,15 @@ def fit(
             history.append(record)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, record, state, history)
-    except jax.errors.JaxRuntimeError as err:
-        if jax.process_count() > 1 and lost_peer(err):
-            for cb in callbacks:
-                if isinstance(cb, Checkpoints):
-                    cb.abandon()  # its pending save would wait for the process that is gone
-        raise
     finally:
-        _close_all(callbacks)
+        failure: BaseException | None = None
+        for cb in callbacks:  # every one, StopOnSignal last; the first failure is raised
+            try:
+                cb.close()
+            except BaseException as err:  # noqa: BLE001 - re-raised below
+                failure = failure or err
+        if failure is not None:
+            raise failure
     # Only now: on an error the model keeps the values it came with (the state was a copy).
     nnx.update(model, state["params"], state["rest"])
     for cb in callbacks:
