@@ -174,10 +174,8 @@ def main(argv=None) -> int:
         status = _run(args, several)
     except KeyboardInterrupt as stop:
         signum = getattr(stop, "signum", signal.SIGINT)
-        print(_interrupted(args.workdir, signum), file=sys.stderr, flush=True)
+        launch.answer(_interrupted(args.workdir, signum))
         status = 128 + signum
-    if several and status:
-        launch.said_last_line()
     if several and status not in (0, 128 + signal.SIGINT, 128 + signal.SIGTERM):
         # At once: JAX's exit handler would wait in a barrier for the other processes, which may be gone.
         sys.stdout.flush()
@@ -206,7 +204,7 @@ def _run(args: argparse.Namespace, several: bool) -> int:
         return 0
     problem = launch.join(args) if several else None
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
+        launch.answer(f"error: {problem}")
         return 2
 
     say = print if jax.process_index() == 0 else (lambda *a, **k: None)
@@ -217,11 +215,10 @@ def _run(args: argparse.Namespace, several: bool) -> int:
         )
     except DataUnavailableError as err:
         elsewhere = "" if err.data_dir_given else " (or in DIR/downloads/manual/ with --data-dir DIR)"
-        print(
+        launch.answer(
             f"error: CIFAR-10 is not available ({err.reason}). To train offline, download it on any machine "
             f"and put the file at {err.archive}{elsewhere}, then run the same command again; for a smoke run "
-            f"without the data use --dataset fake",
-            file=sys.stderr,
+            f"without the data use --dataset fake"
         )
         return 2
     say(
@@ -246,11 +243,11 @@ def _run(args: argparse.Namespace, several: bool) -> int:
         )
     except Exception as err:
         if launch.lost_peer(err):  # a collective whose peer is gone (a ValueError or JaxRuntimeError)
-            print(f"error: lost the connection to another process; {RERUN_ALL}", file=sys.stderr)
+            launch.answer(f"error: lost the connection to another process; {RERUN_ALL}")
         elif isinstance(err, OSError):  # the workdir became unwritable, the disk is full, ...
-            print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+            launch.answer(f"error: {type(err).__name__}: {err}")
         elif isinstance(err, (CheckpointError, NonFiniteLossError, ValueError)):
-            print(f"error: {err}", file=sys.stderr)
+            launch.answer(f"error: {err}")
         else:
             raise
         return 1

@@ -9,7 +9,10 @@ heartbeat's). ``jax.distributed.initialize`` offers no callback for it. So the c
 the trainer of each process as a child (:func:`run_watched`): its output goes straight to the
 terminal, and when the runtime ends it, the watcher adds the one line that says what to do,
 chosen by whether the child had joined the others (it says so through a pipe), never by parsing
-the runtime's text. SIGTERM is passed on to the child, whose JAX preemption service handles it.
+the runtime's text. A child that has joined hands its own last line to the watcher through that
+pipe (:func:`answer`), which prints it once the child has ended: the runtime's background threads
+log (and abort) on their own schedule after a peer died, and the answer stays the last line.
+SIGTERM is passed on to the child, whose JAX preemption service handles it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sys
 import numpy as np
 
 #: The environment variable holding the pipe on which a watched trainer tells its watcher that it
-#: has joined the others (``j``) and that it has said its own last line (``e``).
+#: has joined the others (``j``), then hands it its last line (the rest, if any).
 JOINED_FD = "LOSSES_JAX_TRAIN_JOINED_FD"
 _to_watcher: list[int] = []
 
@@ -71,10 +74,13 @@ def join(args) -> str | None:
     return None
 
 
-def said_last_line() -> None:
-    """Tells a watcher that this process has printed its own last line (none is to be added)."""
+def answer(line: str) -> None:
+    """Says the trainer's one-line answer on stderr: at once, or, in a watched process that has
+    joined, through its watcher, which prints it after this process has ended."""
     if _to_watcher:
-        os.write(_to_watcher[0], b"e")
+        os.write(_to_watcher[0], line.encode() + b"\n")
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 def run_watched(argv: list[str], init_timeout: int, heartbeat_timeout: int) -> int:
@@ -93,12 +99,16 @@ def run_watched(argv: list[str], init_timeout: int, heartbeat_timeout: int) -> i
     while chunk := os.read(read, 16):
         told += chunk
     os.close(read)
-    if status >= 0 or b"e" in told:  # its own line said, even if the runtime aborted it afterwards
+    joined, line = told[:1] == b"j", told[1:].decode(errors="replace")
+    if line:  # its own answer, even if the runtime aborted it afterwards: after all it wrote
+        print(line, end="", file=sys.stderr, flush=True)
         return status if status >= 0 else 1
+    if status >= 0:
+        return status
     if forwarded and status == -signal.SIGTERM:  # ended by the notice passed on, before it joined
         print("interrupted (SIGTERM) before the processes joined; rerun the same command", file=sys.stderr)
         return 128 + signal.SIGTERM
-    if b"j" not in told:
+    if not joined:
         print(
             f"error: not every process joined within --init-timeout {init_timeout} s; start all of them with the "
             f"same --coordinator-address (reachable from every host) and --num-processes, each with its own "
