@@ -105,12 +105,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="cifar10: the real data through tensorflow-datasets; fake: tfds mock data for smoke runs")  # fmt: skip
     add("--model", choices=("tudui", "lenet"), default="tudui",
         help="tudui: the tutorials' 3-conv network; lenet: the LeNet-like variant")  # fmt: skip
-    add(
-        "--epochs",
-        type=_integer(0),
-        default=10,
-        help="total passes over the training set (a resumed run stops at this total)",
-    )
+    add("--epochs", type=_integer(0), default=10,
+        help="total passes over the training set (a resumed run stops at this total)")  # fmt: skip
     add("--batch-size", type=_integer(1), default=64, help="global batch size, a multiple of the number of devices")
     add("--lr", type=_positive_float, default=0.01, help="constant learning rate, a finite number > 0")
     add("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
@@ -151,9 +147,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     trio = {"--coordinator-address": args.coordinator_address, "--num-processes": args.num_processes}
     trio["--process-id"] = args.process_id
     given = [flag for flag, value in trio.items() if value is not None]
-    if given and len(given) < len(trio):
-        missing = next(flag for flag in trio if flag not in given)
-        p.error(f"argument {missing}: required with {' and '.join(given)}")
+    missing = [flag for flag in trio if flag not in given]
+    if given and missing:
+        p.error(f"argument {missing[0]}: required with {' and '.join(given)}")
     if given and args.process_id >= args.num_processes:
         n = args.num_processes
         p.error(f"argument --process-id: must be from 0 to {n - 1} (--num-processes {n}), got {args.process_id}")
@@ -216,13 +212,7 @@ def _run(args: argparse.Namespace, several: bool) -> int:
             args.dataset, args.data_dir, fake_size=args.fake_size, download=not args.no_download
         )
     except DataUnavailableError as err:
-        elsewhere = "" if err.data_dir_given else " (or in DIR/downloads/manual/ with --data-dir DIR)"
-        print(
-            f"error: CIFAR-10 is not available ({err.reason}). To train offline, download it on any machine "
-            f"and put the file at {err.archive}{elsewhere}, then run the same command again; for a smoke run "
-            f"without the data use --dataset fake",
-            file=sys.stderr,
-        )
+        print(f"error: {err.advice('--data-dir DIR', 'run the same command again', '--dataset fake')}", file=sys.stderr)
         return 2
     say(
         f"{args.dataset}: {len(train_data[0])} train / {len(test_data[0])} test images (loaded in "

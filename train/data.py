@@ -45,11 +45,15 @@ class DataUnavailableError(RuntimeError):
 
     def __init__(self, reason: str, archive: Path, data_dir_given: bool = True):
         self.reason, self.archive, self.data_dir_given = reason, archive, data_dir_given
-        elsewhere = "" if data_dir_given else " (or in DIR/downloads/manual/ with data_dir=DIR)"
-        super().__init__(
-            f"CIFAR-10 is not available ({reason}). To train offline, download {CIFAR10_URL} on any "
-            f"machine and put the file at {archive}{elsewhere}, then try again; for a smoke run "
-            f"without the data use load_fake()"
+        super().__init__(self.advice("data_dir=DIR", "try again", "load_fake()"))
+
+    def advice(self, data_dir: str, again: str, fake: str) -> str:
+        """The message in the caller's words: how it names the data dir, a retry and fake data."""
+        elsewhere = "" if self.data_dir_given else f" (or in DIR/downloads/manual/ with {data_dir})"
+        return (
+            f"CIFAR-10 is not available ({self.reason}). To train offline, download {CIFAR10_URL} on any "
+            f"machine and put the file at {self.archive}{elsewhere}, then {again}; for a smoke run "
+            f"without the data use {fake}"
         )
 
 
