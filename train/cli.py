@@ -27,7 +27,6 @@ from .data import DataUnavailableError, load_dataset
 from .loop import NonFiniteLossError, fit
 
 SEED_MAX = 2**32 - 1
-RERUN_ALL = "rerun every process to resume from the last checkpoint"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,29 +34,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
-def _integer(low: int, high: int | None = None):
-    allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+def _number(convert, accepted: str, ok):
+    """An argparse type: ``convert(text)`` where ``ok`` accepts it, else "must be ``accepted``"."""
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be {accepted}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {accepted}, got {text}")
         return value
 
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+def _integer(low: int, high: int | None = None):
+    accepted = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+    return _number(int, accepted, lambda value: low <= value and (high is None or value <= high))
+
+
+_positive_float = _number(float, "a finite number > 0", lambda value: value > 0 and math.isfinite(value))
 
 
 def _host_port(text: str) -> str:
@@ -236,7 +233,7 @@ def _run(args: argparse.Namespace, several: bool) -> int:
         )
     except Exception as err:
         if launch.lost_peer(err):  # a collective whose peer is gone (a ValueError or JaxRuntimeError)
-            print(f"error: lost the connection to another process; {RERUN_ALL}", file=sys.stderr)
+            print(f"error: lost the connection to another process; {launch.RERUN_ALL}", file=sys.stderr)
         elif isinstance(err, OSError):  # the workdir became unwritable, the disk is full, ...
             print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         elif isinstance(err, (CheckpointError, NonFiniteLossError, ValueError)):

@@ -21,6 +21,7 @@ import numpy as np
 #: The variable naming the pipe on which a watched trainer tells its watcher that it has joined
 #: (``j``) and that it has said its own last line (``e``).
 JOINED_FD = "LOSSES_JAX_TRAIN_JOINED_FD"
+RERUN_ALL = "rerun every process to resume from the last checkpoint"
 _to_watcher: list[int] = []
 
 
@@ -102,8 +103,7 @@ def run_watched(argv: list[str], init_timeout: int, heartbeat_timeout: int) -> i
     else:
         print(
             f"error: another process stopped (it died, or did not answer for --heartbeat-timeout {heartbeat_timeout} "
-            f"s), so JAX's distributed runtime ended this one ({signal.Signals(-status).name}); rerun every process "
-            f"to resume from the last checkpoint",
+            f"s), so JAX's distributed runtime ended this one ({signal.Signals(-status).name}); {RERUN_ALL}",
             file=sys.stderr,
         )
     return 1
