@@ -113,8 +113,7 @@ _take = jax.jit(take_rows)
 
 
 class ProcessData(NamedTuple):
-    """A split in host memory for a mesh over several processes: uint8 NHWC ``images``, int32
-    ``labels``; each process puts only its own devices' part of a batch on them."""
+    """A split in host memory for a mesh over several processes: uint8 NHWC ``images``, int32 ``labels``."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -145,9 +144,8 @@ def _replicated(array, mesh):
 
 
 def put_data(data, mesh: jax.sharding.Mesh, name: str = "data") -> DeviceData | ProcessData:
-    """``(images, labels)``, checked (uint8 NHWC, integer labels), for ``mesh``: on its devices
-    (:class:`DeviceData`), or, when the mesh spans several processes, in host memory to be put on
-    the devices batch by batch (:class:`ProcessData`)."""
+    """``(images, labels)``, checked, on ``mesh``'s devices (:class:`DeviceData`), or in host memory
+    when the mesh spans several processes (:class:`ProcessData`)."""
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise TypeError(f"'{name}' must be a pair (images, labels)")
     images, labels = np.asarray(data[0]), np.asarray(data[1])
@@ -166,9 +164,8 @@ def put_data(data, mesh: jax.sharding.Mesh, name: str = "data") -> DeviceData | 
 
 
 def place_state(model: nnx.Module, tx, mesh: jax.sharding.Mesh):
-    """:func:`train.init_state` with the state copied onto ``mesh``, replicated: ``(graphdef,
-    state)``. Training donates and updates the copy; ``model`` keeps its values until
-    ``nnx.update(model, state['params'], state['rest'])``."""
+    """:func:`train.init_state` with the state replicated on ``mesh``: a copy, so ``model`` keeps its
+    values until ``nnx.update``."""
     graphdef, state = init_state(model, tx)
     return graphdef, jax.tree.map(lambda a: _replicated(a, mesh), state)
 
