@@ -78,12 +78,8 @@ def _directory(create: bool):
             if not parent.is_dir():
                 raise argparse.ArgumentTypeError(f"cannot create {path}: {parent} is not a directory")
             if not os.access(parent, os.W_OK | os.X_OK):
-                what = (
-                    f"{path} is not writable"
-                    if parent == path.absolute()
-                    else f"cannot create {path}: {parent} is not writable"
-                )
-                raise argparse.ArgumentTypeError(what)
+                what = path if parent == path.absolute() else f"cannot create {path}: {parent}"
+                raise argparse.ArgumentTypeError(f"{what} is not writable")
         return text
 
     return parse
