@@ -1,19 +1,9 @@
 """CIFAR-10 training of the ``models`` networks: jit-compiled, on any number of devices.
 
-Command line, from the repository's root: ``python -m train --help`` (the tutorials' recipe by
-default: Tudui, CIFAR-10, SGD, learning rate 0.01, batch 64).
-
-Python::
-
-    import train, models
-    from flax import nnx
-    (train_x, train_y), (test_x, test_y) = train.load_cifar10()   # uint8 NHWC, int labels
-    model = models.Tudui(rngs=nnx.Rngs(0))
-    history = train.fit(model, (train_x, train_y), (test_x, test_y),
-                        epochs=10, batch_size=64, learning_rate=0.01, workdir="runs/tudui")
-
-Pieces for hand-written loops: the pure steps (:mod:`train.steps`), batching (:mod:`train.data`),
-what ``fit`` is made of (:mod:`train.loop`) and its callbacks (:mod:`train.callbacks`).
+Command line, from the repository's root: ``python -m train --help``. Python: :func:`fit`, or the
+pieces for hand-written loops: the pure steps (:mod:`train.steps`), batching (:mod:`train.data`),
+what ``fit`` is made of (:mod:`train.loop`) and its callbacks (:mod:`train.callbacks`); see
+docs/training.md.
 """
 
 from .callbacks import Callback, CheckpointError, Checkpoints, HistoryFile, Progress, TensorBoard, latest_checkpoint

@@ -1,11 +1,7 @@
-"""What :func:`train.fit` does around the training itself, one object per concern.
+"""What :func:`train.fit` does around the training itself, one :class:`Callback` per concern.
 
-A callback hears about the run through five methods, all optional (:class:`Callback`):
-``on_epoch_begin``, ``on_chunk`` after each group of steps the host looks at, ``on_epoch_end``
-with the epoch's record, ``on_train_end`` with the whole history, and ``close``, always called,
-also after an error or an interruption. :class:`Progress`, :class:`TensorBoard` and
-:class:`HistoryFile` run in process 0 only; every process takes part in :class:`Checkpoints`
-(orbax's multi-process protocol).
+:class:`Progress`, :class:`TensorBoard` and :class:`HistoryFile` run in process 0 only; every
+process takes part in :class:`Checkpoints` (orbax's multi-process protocol).
 """
 
 from __future__ import annotations
@@ -31,7 +27,8 @@ class CheckpointError(RuntimeError):
 
 class Callback:
     """Does nothing; subclasses override what they need. ``epoch`` is 0-based, ``step`` the
-    1-based global step of the last loss in ``losses``."""
+    1-based global step of the last loss in ``losses``; :meth:`close` is always called, also after
+    an error or an interruption."""
 
     def on_epoch_begin(self, epoch: int) -> None:
         pass
@@ -51,8 +48,7 @@ class Callback:
 
 class Progress(Callback):
     """A tqdm bar per epoch on stderr (``file``), one line per epoch on stdout, then a summary.
-    The bar is removed before anything else is printed, so a following message (the NaN stop,
-    an interruption) starts on a line of its own."""
+    The bar is removed before anything else is printed, so a following message starts a line."""
 
     def __init__(self, epochs: int, num_examples: int, file=None):
         self.epochs, self.num_examples = epochs, num_examples
@@ -146,9 +142,8 @@ def _signature(tree) -> list[tuple[tuple[int, ...], np.dtype]]:
 
 
 class Checkpoints(Callback):
-    """orbax checkpoints in ``<workdir>/checkpoints``: one per finished epoch (the state and a JSON
-    ``meta``: the history and ``run``, the run's settings), the last :data:`KEEP_CHECKPOINTS` kept
-    (a save becomes visible only once complete). :meth:`resume` reads the latest one back."""
+    """orbax checkpoints in ``<workdir>/checkpoints``, one per finished epoch (the state, and a JSON
+    ``meta`` with the history and ``run``), the last :data:`KEEP_CHECKPOINTS` kept."""
 
     def __init__(self, workdir: str | os.PathLike, run: dict | None = None):
         self.run = dict(run or {})

@@ -27,7 +27,6 @@ from .data import DataUnavailableError, load_dataset
 from .loop import NonFiniteLossError, fit
 
 SEED_MAX = 2**32 - 1
-RERUN_ALL = "rerun every process to resume from the last checkpoint"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,29 +34,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
-def _integer(low: int, high: int | None = None):
-    allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+def _number(convert, accepted: str, ok):
+    """An argparse type: ``convert(text)`` where ``ok`` accepts it, else "must be ``accepted``"."""
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be {accepted}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {accepted}, got {text}")
         return value
 
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+def _integer(low: int, high: int | None = None):
+    accepted = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+    return _number(int, accepted, lambda value: low <= value and (high is None or value <= high))
+
+
+_positive_float = _number(float, "a finite number > 0", lambda value: value > 0 and math.isfinite(value))
 
 
 def _host_port(text: str) -> str:
@@ -81,12 +78,8 @@ def _directory(create: bool):
             if not parent.is_dir():
                 raise argparse.ArgumentTypeError(f"cannot create {path}: {parent} is not a directory")
             if not os.access(parent, os.W_OK | os.X_OK):
-                what = (
-                    f"{path} is not writable"
-                    if parent == path.absolute()
-                    else f"cannot create {path}: {parent} is not writable"
-                )
-                raise argparse.ArgumentTypeError(what)
+                what = path if parent == path.absolute() else f"cannot create {path}: {parent}"
+                raise argparse.ArgumentTypeError(f"{what} is not writable")
         return text
 
     return parse
@@ -105,12 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="cifar10: the real data through tensorflow-datasets; fake: tfds mock data for smoke runs")  # fmt: skip
     add("--model", choices=("tudui", "lenet"), default="tudui",
         help="tudui: the tutorials' 3-conv network; lenet: the LeNet-like variant")  # fmt: skip
-    add(
-        "--epochs",
-        type=_integer(0),
-        default=10,
-        help="total passes over the training set (a resumed run stops at this total)",
-    )
+    add("--epochs", type=_integer(0), default=10,
+        help="total passes over the training set (a resumed run stops at this total)")  # fmt: skip
     add("--batch-size", type=_integer(1), default=64, help="global batch size, a multiple of the number of devices")
     add("--lr", type=_positive_float, default=0.01, help="constant learning rate, a finite number > 0")
     add("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
@@ -151,9 +140,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     trio = {"--coordinator-address": args.coordinator_address, "--num-processes": args.num_processes}
     trio["--process-id"] = args.process_id
     given = [flag for flag, value in trio.items() if value is not None]
-    if given and len(given) < len(trio):
-        missing = next(flag for flag in trio if flag not in given)
-        p.error(f"argument {missing}: required with {' and '.join(given)}")
+    missing = [flag for flag in trio if flag not in given]
+    if given and missing:
+        p.error(f"argument {missing[0]}: required with {' and '.join(given)}")
     if given and args.process_id >= args.num_processes:
         n = args.num_processes
         p.error(f"argument --process-id: must be from 0 to {n - 1} (--num-processes {n}), got {args.process_id}")
@@ -214,12 +203,7 @@ def _run(args: argparse.Namespace, several: bool) -> int:
             args.dataset, args.data_dir, fake_size=args.fake_size, download=not args.no_download
         )
     except DataUnavailableError as err:
-        elsewhere = "" if err.data_dir_given else " (or in DIR/downloads/manual/ with --data-dir DIR)"
-        launch.answer(
-            f"error: CIFAR-10 is not available ({err.reason}). To train offline, download it on any machine "
-            f"and put the file at {err.archive}{elsewhere}, then run the same command again; for a smoke run "
-            f"without the data use --dataset fake"
-        )
+        launch.answer(f"error: {err.advice('--data-dir DIR', 'run the same command again', '--dataset fake')}")
         return 2
     say(
         f"{args.dataset}: {len(train_data[0])} train / {len(test_data[0])} test images (loaded in "
@@ -243,7 +227,7 @@ def _run(args: argparse.Namespace, several: bool) -> int:
         )
     except Exception as err:
         if launch.lost_peer(err):  # a collective whose peer is gone (a ValueError or JaxRuntimeError)
-            launch.answer(f"error: lost the connection to another process; {RERUN_ALL}")
+            launch.answer(f"error: lost the connection to another process; {launch.RERUN_ALL}")
         elif isinstance(err, OSError):  # the workdir became unwritable, the disk is full, ...
             launch.answer(f"error: {type(err).__name__}: {err}")
         elif isinstance(err, (CheckpointError, NonFiniteLossError, ValueError)):

@@ -1,10 +1,8 @@
 """Data: CIFAR-10 read once into host memory (tensorflow-datasets), then batched by index.
 
-Loading returns ``((train_images, train_labels), (test_images, test_labels))``: uint8 NHWC images
-and int32 labels, as numpy arrays. Batching is array indexing: :func:`epoch_indices` turns a PRNG
-key into a ``(num_batches, batch_size)`` index matrix padded with ``-1``; :func:`take_rows` and
-:func:`gather_batch` turn rows of it into batches whose padding carries :data:`IGNORE_INDEX`, so
-the loss (``ignore_index``) and the metrics skip it.
+Loading returns ``((train_images, train_labels), (test_images, test_labels))``, uint8 NHWC and
+int32 numpy arrays. An epoch is an index matrix (:func:`epoch_indices`) padded with ``-1``, whose
+rows become batches with the padding labelled :data:`IGNORE_INDEX`, which the loss skips.
 """
 
 from __future__ import annotations
@@ -45,11 +43,15 @@ class DataUnavailableError(RuntimeError):
 
     def __init__(self, reason: str, archive: Path, data_dir_given: bool = True):
         self.reason, self.archive, self.data_dir_given = reason, archive, data_dir_given
-        elsewhere = "" if data_dir_given else " (or in DIR/downloads/manual/ with data_dir=DIR)"
-        super().__init__(
-            f"CIFAR-10 is not available ({reason}). To train offline, download {CIFAR10_URL} on any "
-            f"machine and put the file at {archive}{elsewhere}, then try again; for a smoke run "
-            f"without the data use load_fake()"
+        super().__init__(self.advice("data_dir=DIR", "try again", "load_fake()"))
+
+    def advice(self, data_dir: str, again: str, fake: str) -> str:
+        """The message in the caller's words: how it names the data dir, a retry and fake data."""
+        elsewhere = "" if self.data_dir_given else f" (or in DIR/downloads/manual/ with {data_dir})"
+        return (
+            f"CIFAR-10 is not available ({self.reason}). To train offline, download {CIFAR10_URL} on any "
+            f"machine and put the file at {self.archive}{elsewhere}, then {again}; for a smoke run "
+            f"without the data use {fake}"
         )
 
 
@@ -67,7 +69,7 @@ def _first_line(err: BaseException) -> str:
 
 def network_problem(url: str, timeout: float = 5.0) -> str | None:
     """None when the host of ``url`` (or its proxy) accepts a TCP connection within ``timeout``
-    seconds, else why not. Name resolution included: it runs in a thread given that long."""
+    seconds, else why not; in a thread, so that name resolution is bounded too."""
     proxy = urllib.request.getproxies().get(urlsplit(url).scheme)
     target = urlsplit(proxy if "://" in (proxy or "") else f"http://{proxy}") if proxy else urlsplit(url)
     host, port = target.hostname or "", target.port or (443 if target.scheme == "https" else 80)
@@ -145,12 +147,11 @@ def _cleanup_after_failed_download(data_dir: Path, existed: bool, before: set[Pa
 def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> tuple[Split, Split]:
     """CIFAR-10 (50,000 train / 10,000 test images) as numpy arrays, through tensorflow-datasets.
 
-    A copy tfds prepared in ``data_dir`` is read. Otherwise tfds prepares one (with TensorFlow
-    installed, as tfds' CIFAR builder needs), taking ``cifar-10-binary.tar.gz`` from
-    :func:`manual_dir` when it is there (checksum verified) and downloading it otherwise; without
-    TensorFlow the archive (from the manual dir, or downloaded by tfds' download manager) is read
-    directly. Before a download one connection to the archive's host is tried, so being offline
-    is an immediate error; ``download=False`` never uses the network. Nothing is created in
+    A copy tfds prepared in ``data_dir`` is read. Otherwise tfds prepares one if TensorFlow is
+    installed (tfds' CIFAR builder needs it), else the archive is read directly; either way
+    ``cifar-10-binary.tar.gz`` comes from :func:`manual_dir` (checksum verified) or is downloaded.
+    Before a download one connection to the archive's host is tried, so being offline is an
+    immediate error; ``download=False`` never uses the network. Nothing is created in
     ``data_dir`` unless a download starts, and a failed download leaves nothing behind.
 
     Raises:
@@ -244,9 +245,8 @@ def epoch_indices(key: jax.Array | None, num_examples: int, batch_size: int) -> 
 
 
 def take_rows(images, labels, rows) -> tuple[Any, Any]:
-    """uint8 images and int32 labels of the examples ``rows`` (entries of :func:`epoch_indices`,
-    any shape), padding (``-1``) as image 0 with label :data:`IGNORE_INDEX`. numpy arrays in,
-    numpy out (on the host); jax arrays in, jax out (on the device, jit-able)."""
+    """uint8 images and int32 labels of the examples ``rows`` (of :func:`epoch_indices`, any shape),
+    padding as image 0 with label :data:`IGNORE_INDEX`; numpy rows on the host, jax on a device."""
     xp = np if isinstance(rows, np.ndarray) else jnp
     valid = rows >= 0
     safe = xp.where(valid, rows, 0)
@@ -254,9 +254,8 @@ def take_rows(images, labels, rows) -> tuple[Any, Any]:
 
 
 def gather_batch(images: jax.Array, labels: jax.Array, idx: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """One batch: float32 images in [0, 1] (``models.to_tensor``, ToTensor bit for bit) and labels.
-    ``images`` are uint8 NHWC, ``idx`` a row of :func:`epoch_indices`; padding gets image 0 and
-    label :data:`IGNORE_INDEX`, which the loss and :func:`train.eval_step` leave out."""
+    """Row ``idx`` of :func:`epoch_indices` as :func:`take_rows`, the images float32 in [0, 1]
+    (``models.to_tensor``, ToTensor bit for bit)."""
     x, y = take_rows(images, labels, idx)
     return to_tensor(x), y
 
@@ -264,12 +263,8 @@ def gather_batch(images: jax.Array, labels: jax.Array, idx: jax.Array) -> tuple[
 def iterate_batches(
     images, labels, batch_size: int, *, key: jax.Array | None = None
 ) -> Iterator[tuple[jax.Array, jax.Array]]:
-    """Batches for a hand-written loop: ``for x, y in iterate_batches(imgs, lbls, 64, key=k)``.
-
-    The arrays are put on the default device once and each batch is gathered there. The last
-    batch is padded to ``batch_size`` with labels :data:`IGNORE_INDEX`. ``key`` shuffles;
-    ``None`` keeps the order.
-    """
+    """Batches of :func:`gather_batch` for a hand-written loop, gathered on the default device; the
+    last one padded. ``key`` shuffles; ``None`` keeps the order."""
     images, labels = jnp.asarray(images), jnp.asarray(labels)
     gather = jax.jit(gather_batch)
     for row in epoch_indices(key, int(images.shape[0]), batch_size):

@@ -1,18 +1,15 @@
 """One process of several (``jax.distributed``): joining, and a watcher for when the runtime aborts.
 
-JAX's distributed client does not raise when joining fails (the others did not join within the
-init timeout, the coordinator refused this process) or when the coordination service reports a
-dead peer: it logs a fatal record and aborts the process (SIGABRT; measured with jax 0.10.2, with
-and without ``jax_enable_recoverability``, which only stops a dead peer from being reported to
-the others, so that a checkpoint's barrier would then wait for its own timeout instead of the
-heartbeat's). ``jax.distributed.initialize`` offers no callback for it. So the command line runs
-the trainer of each process as a child (:func:`run_watched`): its output goes straight to the
-terminal, and when the runtime ends it, the watcher adds the one line that says what to do,
-chosen by whether the child had joined the others (it says so through a pipe), never by parsing
-the runtime's text. A child that has joined hands its own last line to the watcher through that
-pipe (:func:`answer`), which prints it once the child has ended: the runtime's background threads
-log (and abort) on their own schedule after a peer died, and the answer stays the last line.
-SIGTERM is passed on to the child, whose JAX preemption service handles it.
+When joining fails or a peer dies, JAX's distributed client does not raise: it aborts the process
+(SIGABRT; measured with jax 0.10.2, with and without ``jax_enable_recoverability``, which only
+keeps a dead peer from being reported, so a checkpoint's barrier would wait for its own timeout),
+and ``jax.distributed.initialize`` offers no callback. So the command line runs each process's
+trainer as a child (:func:`run_watched`), its output straight to the terminal; when the runtime
+ends it, the watcher adds the line saying what to do, chosen by whether the child had joined the
+others (told through a pipe), never by parsing the runtime's text.
+A child that has joined hands its own last line to the watcher through that pipe (:func:`answer`),
+which prints it once the child has ended: the runtime's background threads log (and abort) on
+their own schedule after a peer died, and the answer stays the last line. SIGTERM is passed on.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ import numpy as np
 #: The environment variable holding the pipe on which a watched trainer tells its watcher that it
 #: has joined the others (``j``), then hands it its last line (the rest, if any).
 JOINED_FD = "LOSSES_JAX_TRAIN_JOINED_FD"
+RERUN_ALL = "rerun every process to resume from the last checkpoint"
 _to_watcher: list[int] = []
 
 
@@ -38,20 +36,17 @@ def cluster_environment() -> bool:
 
 
 def lost_peer(err: BaseException) -> bool:
-    """Whether ``err`` says that another process is gone: a collective whose peer closed the
-    connection (Gloo, on CPU), or a call to JAX's coordination service that failed (orbax's barrier
-    in a checkpoint save, after a peer's heartbeat timeout or with the coordinator gone). The one
-    place that reads the runtime's text, which has no type of its own (the messages are pinned in
-    ``tests/test_train_distributed.py``)."""
+    """Whether ``err`` says another process is gone: a Gloo collective (CPU) whose peer closed the
+    connection, or a failed call to JAX's coordination service (orbax's save barrier). The one
+    place that reads the runtime's text, which has no type of its own (pinned in the tests)."""
     text = str(err)
     gloo = "Gloo" in text and ("Connection closed by peer" in text or "Connection reset by peer" in text)
     return gloo or "/xla.coordination.CoordinationService/" in text
 
 
 def join(args) -> str | None:
-    """``jax.distributed.initialize`` from the flags (or the cluster's environment), then tells a
-    watcher it has joined and checks that all processes were given the same ``--num-processes``;
-    a problem -> its one-line message."""
+    """``jax.distributed.initialize`` from the flags or the cluster's environment, tells a watcher,
+    and checks that every process was given the same ``--num-processes``; a problem -> its line."""
     import jax
     from jax.experimental import multihost_utils
 
@@ -118,8 +113,7 @@ def run_watched(argv: list[str], init_timeout: int, heartbeat_timeout: int) -> i
     else:
         print(
             f"error: another process stopped (it died, or did not answer for --heartbeat-timeout {heartbeat_timeout} "
-            f"s), so JAX's distributed runtime ended this one ({signal.Signals(-status).name}); rerun every process "
-            f"to resume from the last checkpoint",
+            f"s), so JAX's distributed runtime ended this one ({signal.Signals(-status).name}); {RERUN_ALL}",
             file=sys.stderr,
         )
     return 1

@@ -1,9 +1,8 @@
 """The training loop: data and state on the devices, one epoch, evaluation, and ``fit``.
 
-Each epoch is an index matrix drawn from the seed; each group of ``steps_per_call`` rows becomes
-uint8 batches on the devices (``put_rows``; with several processes each puts only its own
-devices' rows, so N processes train as one with all the devices), run by the compiled steps. The
-host looks at a group's losses while the next one runs: NaN check, callbacks, signals.
+Each group of ``steps_per_call`` rows of an epoch's index matrix becomes uint8 batches on the
+devices (with several processes, each puts only its own devices' rows), run by the compiled
+steps; the host looks at a group's losses while the next one runs.
 """
 
 from __future__ import annotations
@@ -38,10 +37,9 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """:func:`fit` stopped at a step boundary on ``signum``: SIGINT (Ctrl-C) or SIGTERM (the notice
-    SLURM, Kubernetes and preemptible machines send before they stop a job). The checkpoints of
-    the finished epochs are complete. With several processes every process stops at the same
-    step (JAX's preemption sync point), those not signalled with ``signum`` SIGTERM."""
+    """:func:`fit` stopped at a step boundary on ``signum`` (SIGINT or SIGTERM), the checkpoints of
+    the finished epochs complete. With several processes all stop at the same step, those not
+    signalled with ``signum`` SIGTERM."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
@@ -54,12 +52,11 @@ _LOOKS = 2**30  # the first of StopOnSignal's sync steps, beyond orbax's (epochs
 class StopOnSignal(Callback):
     """Turns SIGINT and SIGTERM into :class:`Interrupted` at the next group of steps.
 
-    One process: its own handlers note the signal. Several (``jax.distributed``): JAX's preemption
-    service owns SIGTERM and tells every process; they stop at the same step through
-    ``multihost_utils.reached_preemption_sync_point``, and Ctrl-C is passed on to it as a SIGTERM.
-    A second Ctrl-C raises ``KeyboardInterrupt`` at once. Handlers are installed only in the main
-    thread (the only one Python delivers signals to) and restored by :meth:`close`. It comes last
-    among the callbacks, so that an epoch's checkpoint is saved before it stops there."""
+    One process: its own handlers note the signal. Several: JAX's preemption service owns SIGTERM
+    and tells every process, which stop at the same step (``reached_preemption_sync_point``);
+    Ctrl-C is passed on to it as a SIGTERM. A second Ctrl-C raises ``KeyboardInterrupt`` at once.
+    Handlers are installed in the main thread only (Python delivers signals there) until
+    :meth:`close`. It comes last among the callbacks, so an epoch's checkpoint is saved first."""
 
     def __init__(self):
         self.received: int | None = None
@@ -108,8 +105,7 @@ class DeviceData(NamedTuple):
         return int(self.labels.shape[0])
 
     def put_rows(self, rows: np.ndarray) -> tuple[jax.Array, jax.Array]:
-        """Rows ``(..., batch)`` of :func:`train.epoch_indices` -> uint8 images and int32 labels,
-        gathered on the devices (:func:`train.data.take_rows`)."""
+        """Rows ``(..., batch)`` of :func:`train.epoch_indices` -> uint8 images and int32 labels."""
         return _take(self.images, self.labels, rows)
 
 
@@ -117,8 +113,7 @@ _take = jax.jit(take_rows)
 
 
 class ProcessData(NamedTuple):
-    """A split in host memory for a mesh over several processes: uint8 NHWC ``images``, int32
-    ``labels``; each process puts only its own devices' part of a batch on them."""
+    """A split in host memory for a mesh over several processes: uint8 NHWC ``images``, int32 ``labels``."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -129,8 +124,7 @@ class ProcessData(NamedTuple):
         return int(self.labels.shape[0])
 
     def put_rows(self, rows: np.ndarray) -> tuple[jax.Array, jax.Array]:
-        """Rows ``(..., batch)`` of :func:`train.epoch_indices` -> global uint8 images and int32
-        labels split over ``'data'`` along the batch axis, this process gathering its parts only."""
+        """As :meth:`DeviceData.put_rows`, split over ``'data'``; this process gathers its parts only."""
         lead = rows.ndim - 1
         sharding = NamedSharding(self.mesh, P(*[None] * lead, "data"))
         images, labels = (
@@ -150,9 +144,8 @@ def _replicated(array, mesh):
 
 
 def put_data(data, mesh: jax.sharding.Mesh, name: str = "data") -> DeviceData | ProcessData:
-    """``(images, labels)``, checked (uint8 NHWC, integer labels), for ``mesh``: on its devices
-    (:class:`DeviceData`), or, when the mesh spans several processes, in host memory to be put on
-    the devices batch by batch (:class:`ProcessData`)."""
+    """``(images, labels)``, checked, on ``mesh``'s devices (:class:`DeviceData`), or in host memory
+    when the mesh spans several processes (:class:`ProcessData`)."""
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise TypeError(f"'{name}' must be a pair (images, labels)")
     images, labels = np.asarray(data[0]), np.asarray(data[1])
@@ -171,9 +164,8 @@ def put_data(data, mesh: jax.sharding.Mesh, name: str = "data") -> DeviceData | 
 
 
 def place_state(model: nnx.Module, tx, mesh: jax.sharding.Mesh):
-    """:func:`train.init_state` with the state copied onto ``mesh``, replicated: ``(graphdef,
-    state)``. Training donates and updates the copy; ``model`` keeps its values until
-    ``nnx.update(model, state['params'], state['rest'])``."""
+    """:func:`train.init_state` with the state replicated on ``mesh``: a copy, so ``model`` keeps its
+    values until ``nnx.update``."""
     graphdef, state = init_state(model, tx)
     return graphdef, jax.tree.map(lambda a: _replicated(a, mesh), state)
 
@@ -196,10 +188,9 @@ def run_epoch(
 ) -> tuple[dict, float]:
     """One pass over ``data`` in the order drawn with ``key``: ``(state, mean train loss)``.
 
-    Groups of ``steps_per_call`` steps are dispatched (one ``lax.scan`` with ``scan``, else one
-    call per step); the losses of a group are read while the next one runs, checked for NaN/inf
-    (:class:`NonFiniteLossError`) and passed to each callback's ``on_chunk``. The mean weighs
-    every batch by its real size (the last one may be partial).
+    Groups of ``steps_per_call`` steps are dispatched (one ``lax.scan`` with ``scan``); a group's
+    losses are read while the next one runs, checked (:class:`NonFiniteLossError`) and passed to
+    each callback's ``on_chunk``. The mean weighs each batch by its real size.
     """
     n = data.size
     nb = num_batches(n, batch_size)
@@ -270,40 +261,36 @@ def fit(
 ) -> list[dict]:
     """Trains ``model`` in place with cross-entropy; returns one dict per epoch.
 
-    Args:
-      model: a Flax NNX module mapping float32 NHWC images in [0, 1] to logits ``(N, classes)``.
-        Its parameters are the starting point; afterwards it holds the trained ones.
-      train_data, eval_data: ``(images, labels)`` numpy arrays, uint8 NHWC images and integer
-        labels, any number of examples (a last partial batch is padded and masked, not dropped).
-      epochs: total epochs; with a ``workdir`` holding checkpoints, training resumes after the
-        latest one and stops at ``epochs``.
-      batch_size: global batch size; must be divisible by the number of devices.
-      learning_rate: constant learning rate.
-      optimizer: ``'sgd'`` (the tutorials'), ``'momentum'`` (0.9) or ``'adam'``.
-      seed: seeds the shuffling (epoch ``e`` uses ``fold_in(PRNGKey(seed), e)``), so the same seed
-        gives the same losses, and a resumed run those of an uninterrupted one. Parameters come
-        from ``model`` as passed.
-      workdir: where orbax checkpoints (every epoch, the last few kept), TensorBoard scalars and
-        ``history.json`` (the returned records) go; ``None`` for none. With several processes,
-        one directory all of them see.
-      steps_per_call: training steps between two looks of the host at the losses (progress,
-        NaN check, signals); default about 1/20 of an epoch.
-      scan: ``True`` runs those steps as one compiled ``lax.scan``, ``False`` as one compiled call
-        each, dispatched asynchronously. Default: scan except on CPU, where XLA runs the backward
-        convolutions inside a loop far slower (measured: 40 vs ~2,700 img/s, Tudui, batch 64).
-      verbose: progress bar and per-epoch lines (process 0 only).
-
     Several processes: call ``jax.distributed.initialize`` first, then ``fit`` in every process
     with the same arguments and data; the losses are those of one process with all the devices.
+
+    Args:
+      model: a Flax NNX module mapping float32 NHWC images in [0, 1] to logits; its parameters
+        are the starting point, and afterwards it holds the trained ones.
+      train_data, eval_data: ``(images, labels)``: uint8 NHWC images, integer labels, any number
+        of examples (a last partial batch is padded and masked, not dropped).
+      epochs: total epochs; training resumes after the latest checkpoint in ``workdir``.
+      batch_size: global batch size, a multiple of the number of devices.
+      learning_rate: constant learning rate.
+      optimizer: ``'sgd'`` (the tutorials'), ``'momentum'`` (0.9) or ``'adam'``.
+      seed: seeds the shuffling (epoch ``e`` uses ``fold_in(PRNGKey(seed), e)``), so a resumed run
+        gives the losses of an uninterrupted one.
+      workdir: orbax checkpoints (every epoch, the last few kept), TensorBoard scalars and
+        ``history.json``; ``None`` for none. With several processes, one directory all see.
+      steps_per_call: steps between two looks of the host at the losses (progress, NaN check,
+        signals); default about 1/20 of an epoch.
+      scan: whether those steps are one compiled ``lax.scan`` or one call each. Default: scan
+        except on CPU, where XLA runs the backward convolutions in a loop far slower (measured:
+        40 vs ~2,700 img/s, Tudui, batch 64).
+      verbose: progress bar and per-epoch lines (process 0 only).
 
     Returns:
       ``[{'epoch', 'train_loss', 'images_per_sec', 'eval_loss', 'eval_accuracy'}, ...]``, the
       ``eval_*`` keys only with ``eval_data``; epochs restored from a checkpoint included.
 
     Raises:
-      Interrupted: SIGINT or SIGTERM (see :class:`Interrupted`); a second SIGINT raises
-        ``KeyboardInterrupt`` at once. On any error ``model`` keeps the parameters it came with
-        and the checkpoints keep the finished epochs.
+      Interrupted: SIGINT or SIGTERM; a second SIGINT raises ``KeyboardInterrupt`` at once. On any
+        error ``model`` keeps the parameters it came with, the checkpoints the finished epochs.
       NonFiniteLossError: the loss became NaN/inf (the message names the step).
       CheckpointError: the latest checkpoint in ``workdir`` cannot be read or does not fit.
       ValueError: bad arguments, or ``batch_size`` does not divide over the devices.
@@ -323,8 +310,11 @@ def fit(
     eval_set = None if eval_data is None else put_data(eval_data, mesh, "eval_data")
     graphdef, state = place_state(model, tx, mesh)
     steps = compile_steps(graphdef, tx, mesh)
-    scan = jax.default_backend() != "cpu" if scan is None else scan
-    k = steps_per_call or max(1, math.ceil(num_batches(train_set.size, batch_size) / 20))
+    loop_args = {
+        "batch_size": batch_size,
+        "steps_per_call": steps_per_call or max(1, math.ceil(num_batches(train_set.size, batch_size) / 20)),
+        "scan": jax.default_backend() != "cpu" if scan is None else scan,
+    }
     main = jax.process_index() == 0
     say = print if (verbose and main) else (lambda *a, **kw: None)
 
@@ -349,22 +339,9 @@ def fit(
                 cb.on_epoch_begin(epoch)
             t0 = time.perf_counter()
             key = jax.random.fold_in(jax.random.PRNGKey(seed), epoch)
-            state, train_loss = run_epoch(
-                steps,
-                state,
-                train_set,
-                key,
-                epoch,
-                batch_size=batch_size,
-                steps_per_call=k,
-                scan=scan,
-                callbacks=callbacks,
-            )
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "images_per_sec": train_set.size / (time.perf_counter() - t0),
-            }
+            state, train_loss = run_epoch(steps, state, train_set, key, epoch, **loop_args, callbacks=callbacks)
+            speed = train_set.size / (time.perf_counter() - t0)
+            record = {"epoch": epoch + 1, "train_loss": train_loss, "images_per_sec": speed}
             if eval_set is not None:
                 record.update(evaluate(steps, state, eval_set, batch_size))
             history.append(record)

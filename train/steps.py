@@ -1,9 +1,7 @@
 """The steps of training: pure functions for hand-written loops, and their compiled form for ``fit``.
 
-Pure (jit them yourself): :func:`make_optimizer`, :func:`init_state` (model -> ``graphdef,
-state``), :func:`train_step`, :func:`eval_step`. Compiled (:func:`compile_steps`): the same steps
-on batches of uint8 images, split over the mesh's ``'data'`` axis with the state replicated, so
-XLA inserts the gradient all-reduce; one step, a ``lax.scan`` of steps, and a whole evaluation.
+:func:`compile_steps` splits each batch over the mesh's ``'data'`` axis with the state replicated,
+so XLA inserts the gradient all-reduce.
 """
 
 from __future__ import annotations
@@ -40,24 +38,17 @@ def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformat
 
 
 def init_state(model: nnx.Module, tx: optax.GradientTransformation):
-    """Splits ``model`` into ``(graphdef, state)`` for the functional steps.
-
-    ``state`` is a dict pytree: ``params`` (the ``nnx.Param`` variables), ``rest`` (any other
-    variables), ``opt_state`` (``tx.init(params)``) and ``step`` (int32).
-    ``nnx.update(model, state['params'], state['rest'])`` puts trained values back.
-    """
+    """Splits ``model`` into ``(graphdef, state)``, ``state`` a dict of ``params`` (the ``nnx.Param``
+    variables), ``rest`` (the others), ``opt_state`` and ``step`` (int32). Put trained values back
+    with ``nnx.update(model, state['params'], state['rest'])``."""
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     return graphdef, {"params": params, "rest": rest, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32)}
 
 
 def train_step(graphdef, tx: optax.GradientTransformation, state: dict, images: jax.Array, labels: jax.Array):
-    """One optimizer step on a batch; returns ``(new_state, loss)``. Pure: jit it with
-    ``jax.jit(train_step, static_argnums=(0, 1), donate_argnums=2)``.
-
-    ``images`` are float NHWC in [0, 1] (see :func:`train.gather_batch`), ``labels`` class
-    indices; positions labelled :data:`train.IGNORE_INDEX` (padding) do not count. The loss is
-    ``losses_jax.CrossEntropyLoss()`` (mean over the counted positions).
-    """
+    """One optimizer step on float NHWC ``images`` in [0, 1] -> ``(new_state, loss)``: the mean
+    cross-entropy over the labels that are not :data:`train.IGNORE_INDEX` (padding). Pure: jit it
+    with ``static_argnums=(0, 1), donate_argnums=2``."""
 
     def loss_fn(params):
         model = nnx.merge(graphdef, params, state["rest"])
@@ -88,9 +79,8 @@ def make_mesh() -> jax.sharding.Mesh:
 
 
 class CompiledSteps(NamedTuple):
-    """What :func:`train.fit` runs (built by :func:`compile_steps`). Batches are uint8 NHWC images
-    and int32 labels (padding :data:`train.IGNORE_INDEX`), as :meth:`train.DeviceData.put_rows`
-    gives them; the state argument of the training calls is donated."""
+    """What :func:`train.fit` runs, on uint8 NHWC images and int32 labels as ``put_rows`` gives
+    them; the training calls donate the state."""
 
     #: ``(state, images (B, H, W, C), labels (B,)) -> (state, loss)``.
     train_batch: Any
