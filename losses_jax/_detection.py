@@ -17,7 +17,7 @@ with it too. What torchvision does and these functions reproduce:
 * ``sigmoid_focal_loss`` of half-precision inputs is computed op by op in their dtype, each op
   rounded as torch rounds it (``sigmoid`` and the scalar products in float32, then rounded).
 
-``sigmoid_focal_loss`` calls :func:`losses_jax.binary_cross_entropy_with_logits`, as torchvision
+``sigmoid_focal_loss`` calls ``losses_jax.binary_cross_entropy_with_logits``, as torchvision
 calls torch's.
 """
 
@@ -62,21 +62,24 @@ def sigmoid_focal_loss(
 ) -> jax.Array:
     r"""The focal loss of RetinaNet, as ``torchvision.ops.sigmoid_focal_loss``.
 
-    .. math::
-        p = \sigma(x), \qquad p_t = p\,y + (1 - p)(1 - y), \qquad
-        \alpha_t = \alpha\,y + (1 - \alpha)(1 - y),
+    $$
+    p = \sigma(x), \qquad p_t = p\,y + (1 - p)(1 - y), \qquad
+    \alpha_t = \alpha\,y + (1 - \alpha)(1 - y),
+    $$
 
-        \ell = \alpha_t \, \mathrm{BCE}(x, y) \, (1 - p_t)^{\gamma}
+    $$
+    \ell = \alpha_t \, \mathrm{BCE}(x, y) \, (1 - p_t)^{\gamma}
+    $$
 
-    with :math:`\mathrm{BCE}` the unreduced :func:`losses_jax.binary_cross_entropy_with_logits`
-    (stable for any logit), reduced by ``reduction``. ``alpha = -1`` drops :math:`\alpha_t`.
+    with $\mathrm{BCE}$ the unreduced ``losses_jax.binary_cross_entropy_with_logits``
+    (stable for any logit), reduced by ``reduction``. ``alpha = -1`` drops $\alpha_t$.
 
     Args:
       inputs: logits, any shape, floating point.
       targets: of exactly ``inputs``' shape, floating point; 1 for the positive class, 0 for the
         negative (values in between are used as they are, as in torchvision).
       alpha: weight of the positive class, in ``[0, 1]``, or ``-1`` for no weighting.
-      gamma: the exponent of the modulating factor :math:`(1 - p_t)`.
+      gamma: the exponent of the modulating factor $(1 - p_t)$.
       reduction: ``'none' | 'mean' | 'sum'`` (default ``'none'``, torchvision's).
 
     Returns:
@@ -208,11 +211,12 @@ def generalized_box_iou_loss(
 ) -> jax.Array:
     r"""The generalized IoU loss, as ``torchvision.ops.generalized_box_iou_loss``.
 
-    With :math:`I` and :math:`U` the areas of the intersection and the union of two boxes and
-    :math:`C` the area of the smallest box enclosing both:
+    With $I$ and $U$ the areas of the intersection and the union of two boxes and
+    $C$ the area of the smallest box enclosing both:
 
-    .. math::
-        \ell = 1 - \frac{I}{U + \epsilon} + \frac{C - U}{C + \epsilon}
+    $$
+    \ell = 1 - \frac{I}{U + \epsilon} + \frac{C - U}{C + \epsilon}
+    $$
 
     Symmetric in its two arguments; non-zero and informative also for disjoint boxes.
 
@@ -255,15 +259,16 @@ def distance_box_iou_loss(
 ) -> jax.Array:
     r"""The distance IoU loss, as ``torchvision.ops.distance_box_iou_loss``.
 
-    With :math:`I`, :math:`U` the intersection and union areas, :math:`\rho` the distance between
-    the two boxes' centres and :math:`c` the diagonal of the smallest box enclosing both:
+    With $I$, $U$ the intersection and union areas, $\rho$ the distance between
+    the two boxes' centres and $c$ the diagonal of the smallest box enclosing both:
 
-    .. math::
-        \ell = 1 - \frac{I}{U + \epsilon} + \frac{\rho^2}{c^2 + \epsilon}
+    $$
+    \ell = 1 - \frac{I}{U + \epsilon} + \frac{\rho^2}{c^2 + \epsilon}
+    $$
 
     For boxes with the same centre it is the IoU loss.
 
-    Args, Returns and Raises: as :func:`generalized_box_iou_loss`.
+    Args, Returns and Raises: as ``generalized_box_iou_loss``.
 
     Example:
       >>> from losses_jax import ops
@@ -283,21 +288,22 @@ def complete_box_iou_loss(
 ) -> jax.Array:
     r"""The complete IoU loss, as ``torchvision.ops.complete_box_iou_loss``.
 
-    The distance IoU loss (:func:`distance_box_iou_loss`) plus an aspect-ratio term: with
-    :math:`w, h` the sides of ``boxes1``, :math:`w^g, h^g` those of ``boxes2`` and
-    :math:`\mathrm{IoU} = I / (U + 10^{-7})`,
+    The distance IoU loss (``distance_box_iou_loss``) plus an aspect-ratio term: with
+    $w, h$ the sides of ``boxes1``, $w^g, h^g$ those of ``boxes2`` and
+    $\mathrm{IoU} = I / (U + 10^{-7})$,
 
-    .. math::
-        v = \frac{4}{\pi^2} \left(\arctan\frac{w^g}{h^g} - \arctan\frac{w}{h}\right)^2, \qquad
-        \alpha = \frac{v}{1 - \mathrm{IoU} + v + \epsilon}, \qquad
-        \ell = \ell_{\mathrm{DIoU}} + \alpha\, v
+    $$
+    v = \frac{4}{\pi^2} \left(\arctan\frac{w^g}{h^g} - \arctan\frac{w}{h}\right)^2, \qquad
+    \alpha = \frac{v}{1 - \mathrm{IoU} + v + \epsilon}, \qquad
+    \ell = \ell_{\mathrm{DIoU}} + \alpha\, v
+    $$
 
-    As in torchvision, :math:`\alpha` carries no gradient (torchvision computes it under
-    ``torch.no_grad()``), and ``eps`` enters :math:`\alpha` only: the IoU and distance terms use
+    As in torchvision, $\alpha$ carries no gradient (torchvision computes it under
+    ``torch.no_grad()``), and ``eps`` enters $\alpha$ only: the IoU and distance terms use
     torchvision's default ``1e-7`` whatever ``eps`` is. A box of zero width and height has
-    :math:`w / h = 0 / 0`, so its loss is NaN, as in torchvision.
+    $w / h = 0 / 0$, so its loss is NaN, as in torchvision.
 
-    Args, Returns and Raises: as :func:`generalized_box_iou_loss`.
+    Args, Returns and Raises: as ``generalized_box_iou_loss``.
 
     Example:
       >>> from losses_jax import ops
