@@ -700,7 +700,6 @@ def _compare(fn: str, torch_fn, jax_fn, args, kwargs, grad, dtype, kind, rtol, a
         title = _name(torch_fn)
     else:
         raise TypeError(f"{fn}: 'torch_fn' must be callable or a Reference, got {type(torch_fn).__name__}")
-    _check_dtype(dtype, fn)
     rtol, atol = _tolerance(fn, dtype, kind, rtol, atol)
     if ref is None:
         assert callable(torch_fn)
