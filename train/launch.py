@@ -37,11 +37,13 @@ def cluster_environment() -> bool:
 
 def lost_peer(err: BaseException) -> bool:
     """Whether ``err`` says another process is gone: a Gloo collective (CPU) whose peer closed the
-    connection, or a failed call to JAX's coordination service (orbax's save barrier). The one
-    place that reads the runtime's text, which has no type of its own (pinned in the tests)."""
+    connection, a failed call to JAX's coordination service (orbax's save barrier), or orbax's
+    ``TimeoutError`` waiting at a barrier the dead peer never reached. The one place that reads the
+    runtime's text, which has no type of its own (pinned in the tests)."""
     text = str(err)
     gloo = "Gloo" in text and ("Connection closed by peer" in text or "Connection reset by peer" in text)
-    return gloo or "/xla.coordination.CoordinationService/" in text
+    barrier_timeout = isinstance(err, TimeoutError) and "barrier" in text
+    return gloo or barrier_timeout or "/xla.coordination.CoordinationService/" in text
 
 
 def join(args) -> str | None:
