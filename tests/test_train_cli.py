@@ -150,10 +150,8 @@ def test_ctrl_c_then_resume_nothing_left_and_checkpoint_errors(tmp_path):
         _cli(*common, "--epochs", str(latest + 1)), env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0 and done.stderr == ""
-    assert done.stdout.strip() == (
-        f"nothing left to train: {wd / 'checkpoints' / str(latest + 1)} holds {latest + 1} finished "
-        f"epochs and --epochs is {latest + 1}; pass a larger --epochs to train further"
-    )
+    nothing_left = f"nothing left to train: {wd / 'checkpoints' / str(latest + 1)} holds {latest + 1} finished epochs"
+    assert f"{nothing_left}, {latest + 1} asked for\n" in done.stdout
 
     other = subprocess.run(
         _cli(*common, "--epochs", str(latest + 2), "--optimizer", "adam"),
@@ -175,9 +173,10 @@ def test_ctrl_c_then_resume_nothing_left_and_checkpoint_errors(tmp_path):
         _cli(*common, "--epochs", str(latest + 2)), env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert broken.returncode == 1
-    # orbax stops at the first failed read; Python may report the other reads' coroutines, before the answer
-    line = broken.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: ") and "train/__main__.py" not in broken.stderr, broken.stderr
+    # orbax stops at the first failed read; asyncio may report the reads still in flight, from
+    # tensorstore's threads at their own time (before or after the answer): orbax's output, not ours.
+    (line,) = [line for line in broken.stderr.splitlines() if line.startswith("error: ")]
+    assert str(ROOT / "train") not in broken.stderr, broken.stderr  # no traceback through the trainer
     assert f"checkpoints/{latest + 1} cannot be read (" in line and "it is damaged" in line
     assert f"to resume from epoch {latest}" in line
     assert "pybind" not in line and "object at 0x" not in line and "TensorStore" not in line
@@ -309,10 +308,10 @@ def test_wrong_archive_in_manual_dir_is_named(tmp_path):
 
 
 def test_fake_dataset_is_tfds_mock_data():
-    (x, y), (tx, ty) = train.load_dataset("fake", fake_size=20)
+    (x, y), (tx, ty) = train.load_fake(20)
     assert x.shape == (20, 32, 32, 3) and x.dtype == np.uint8 and y.dtype == np.int32
     assert tx.shape == (20, 32, 32, 3) and 0 <= y.min() and y.max() < 10
     (x2, _), _ = train.load_fake(20)
     np.testing.assert_array_equal(x, x2)  # deterministic
-    with pytest.raises(ValueError, match="unknown dataset"):
-        train.load_dataset("mnist")
+    with pytest.raises(ValueError, match="'num_examples' must be an integer >= 1, got 0"):
+        train.load_fake(0)

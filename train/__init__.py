@@ -14,7 +14,6 @@ from .data import (
     gather_batch,
     iterate_batches,
     load_cifar10,
-    load_dataset,
     load_fake,
     manual_dir,
 )
@@ -67,7 +66,6 @@ __all__ = [
     "iterate_batches",
     "latest_checkpoint",
     "load_cifar10",
-    "load_dataset",
     "load_fake",
     "make_mesh",
     "make_optimizer",

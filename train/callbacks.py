@@ -27,23 +27,25 @@ class CheckpointError(RuntimeError):
 
 class Callback:
     """Does nothing; subclasses override what they need. ``epoch`` is 0-based, ``step`` the
-    1-based global step of the last loss in ``losses``; :meth:`close` is always called, also after
-    an error or an interruption."""
+    1-based global step of the last loss in ``losses``. A context manager: :meth:`close` on exit,
+    also after an error or an interruption (``fit`` closes each one it made)."""
 
-    def on_epoch_begin(self, epoch: int) -> None:
-        pass
+    def on_epoch_begin(self, epoch: int) -> None: ...
 
     def on_chunk(self, epoch: int, step: int, losses: np.ndarray, count: int) -> None:
         """``losses``: the per-step losses of the group just finished; ``count``: its examples."""
 
-    def on_epoch_end(self, epoch: int, record: dict, state: dict, history: list[dict]) -> None:
-        pass
+    def on_epoch_end(self, epoch: int, record: dict, state: dict, history: list[dict]) -> None: ...
 
-    def on_train_end(self, history: list[dict]) -> None:
-        pass
+    def on_train_end(self, history: list[dict]) -> None: ...
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 class Progress(Callback):
@@ -186,9 +188,9 @@ class Checkpoints(Callback):
             failure = type(err).__name__
         else:
             return out["state"], out["meta"]
-        # Raised here, not in the except block, and after a collection: the failed read's leftover
-        # coroutines (orbax stops at the first error) are finalized now, so what Python reports of
-        # them comes before the caller's answer rather than after it, at exit.
+        # Raised here, not in the except block, and after a collection: orbax stops at the first failed
+        # read, and what asyncio reports of the reads already ended comes now, before the caller's
+        # answer (reads still in flight in tensorstore's threads report when they end).
         gc.collect()
         earlier = [s for s in self.manager.all_steps() if s < epoch]
         fall_back = f"delete {path} to resume from epoch {max(earlier)}, or " if earlier else ""

@@ -23,10 +23,8 @@ import models
 
 from . import launch
 from .callbacks import CheckpointError, latest_checkpoint
-from .data import DataUnavailableError, load_dataset
+from .data import DataUnavailableError, load_cifar10, load_fake
 from .loop import NonFiniteLossError, fit
-
-SEED_MAX = 2**32 - 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,7 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="cifar10: the real data through tensorflow-datasets; fake: tfds mock data for smoke runs")  # fmt: skip
     add("--model", choices=("tudui", "lenet"), default="tudui",
         help="tudui: the tutorials' 3-conv network; lenet: the LeNet-like variant")  # fmt: skip
-    add("--epochs", type=_integer(0), default=10,
+    add("--epochs", type=_integer(1), default=10,
         help="total passes over the training set (a resumed run stops at this total)")  # fmt: skip
     add("--batch-size", type=_integer(1), default=64, help="global batch size, a multiple of the number of devices")
     add("--lr", type=_positive_float, default=0.01, help="constant learning rate, a finite number > 0")
@@ -113,7 +111,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--no-download", action="store_true", help="never use the network: the data must be in the data dir")
     add(
         "--seed",
-        type=_integer(0, SEED_MAX),
+        type=_integer(0, 2**32 - 1),
         default=0,
         help="seeds initialization and shuffling: same seed, same losses",
     )
@@ -153,9 +151,6 @@ def main(argv=None) -> int:
     """The command line; returns the exit status (a flag mistake exits at once, status 2)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    if args.epochs == 0:
-        print("nothing to train: --epochs 0")
-        return 0
     several = args.coordinator_address is not None or launch.cluster_environment()
     if several and launch.JOINED_FD not in os.environ:
         return launch.run_watched(argv, args.init_timeout, args.heartbeat_timeout)
@@ -184,34 +179,23 @@ def _interrupted(workdir: str | None, signum: int) -> str:
 
 
 def _run(args: argparse.Namespace, several: bool) -> int:
-    latest = None if args.workdir is None else latest_checkpoint(args.workdir)
-    if args.workdir is not None and latest is not None and latest >= args.epochs:
-        print(
-            f"nothing left to train: {Path(args.workdir) / 'checkpoints' / str(latest)} holds {latest} finished "
-            f"epochs and --epochs is {args.epochs}; pass a larger --epochs to train further"
-        )
-        return 0
     problem = launch.join(args) if several else None
     if problem:
         launch.answer(f"error: {problem}")
         return 2
-
-    say = print if jax.process_index() == 0 else (lambda *a, **k: None)
     t0 = time.perf_counter()
     try:
-        train_data, test_data = load_dataset(
-            args.dataset, args.data_dir, fake_size=args.fake_size, download=not args.no_download
-        )
-    except DataUnavailableError as err:
-        launch.answer(f"error: {err.advice('--data-dir DIR', 'run the same command again', '--dataset fake')}")
-        return 2
-    say(
-        f"{args.dataset}: {len(train_data[0])} train / {len(test_data[0])} test images (loaded in "
-        f"{time.perf_counter() - t0:.1f} s); {jax.device_count()} device(s): {jax.devices()[0].platform}",
-        flush=True,
-    )
-    model = {"tudui": models.Tudui, "lenet": models.LeNet}[args.model](rngs=nnx.Rngs(args.seed))
-    try:
+        if args.dataset == "fake":
+            train_data, test_data = load_fake(args.fake_size)
+        else:
+            train_data, test_data = load_cifar10(args.data_dir, download=not args.no_download)
+        if jax.process_index() == 0:
+            print(
+                f"{args.dataset}: {len(train_data[1])} train / {len(test_data[1])} test images (loaded in "
+                f"{time.perf_counter() - t0:.1f} s); {jax.device_count()} device(s): {jax.devices()[0].platform}",
+                flush=True,
+            )
+        model = {"tudui": models.Tudui, "lenet": models.LeNet}[args.model](rngs=nnx.Rngs(args.seed))
         fit(
             model,
             train_data,
@@ -225,6 +209,9 @@ def _run(args: argparse.Namespace, several: bool) -> int:
             steps_per_call=args.steps_per_call,
             verbose=True,
         )
+    except DataUnavailableError as err:
+        launch.answer(f"error: {err.advice('--data-dir DIR', 'run the same command again', '--dataset fake')}")
+        return 2
     except Exception as err:
         if launch.lost_peer(err):  # a collective whose peer is gone (a ValueError or JaxRuntimeError)
             launch.answer(f"error: lost the connection to another process; {launch.RERUN_ALL}")

@@ -8,7 +8,6 @@ rows become batches with the padding labelled :data:`IGNORE_INDEX`, which the lo
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import socket
@@ -100,25 +99,12 @@ def _as_arrays(builder, split: str) -> Split:
         records = source.__getitems__(keys)  # one batched read of the array_record files
     except Exception:  # tfds' mock data sources have no working __getitems__
         records = [source[k] for k in keys]
-    if not records:
-        raise DataUnavailableError(f"the {split} split is empty", manual_dir())
     images = np.stack([r["image"] for r in records]).astype(np.uint8)
     return images, np.asarray([r["label"] for r in records], np.int32)
 
 
-def _read_archive(path: Path) -> tuple[Split, Split]:
-    """The official binary archive, checksum verified (1 label byte + 3072 CHW bytes per image)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != CIFAR10_SHA256:
-        raise DataUnavailableError(
-            f"{path} is not the official {CIFAR10_ARCHIVE} (SHA-256 {digest}, expected {CIFAR10_SHA256}); "
-            f"delete it and download it again",
-            path,
-        )
-    return _parse_archive(path)
-
-
 def _parse_archive(path: Path) -> tuple[Split, Split]:
+    """The official binary archive's splits: 1 label byte and 3072 CHW bytes per image."""
     names = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
     out = []
     with tarfile.open(path, "r:gz") as tar:
@@ -135,21 +121,11 @@ def _parse_archive(path: Path) -> tuple[Split, Split]:
     return out[0], out[1]
 
 
-def _cleanup_after_failed_download(data_dir: Path, existed: bool, before: set[Path]) -> None:
-    """Removes the data dir if the download created it, else the ``*.tmp.*`` entries it left."""
-    if not existed:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        return
-    for p in set((data_dir / "downloads").glob("*.tmp.*")) - before:
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-
-
 def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> tuple[Split, Split]:
     """CIFAR-10 (50,000 train / 10,000 test images) as numpy arrays, through tensorflow-datasets.
 
-    A copy tfds prepared in ``data_dir`` is read. Otherwise tfds prepares one if TensorFlow is
-    installed (tfds' CIFAR builder needs it), else the archive is read directly; either way
-    ``cifar-10-binary.tar.gz`` comes from :func:`manual_dir` (checksum verified) or is downloaded.
+    A copy tfds prepared in ``data_dir`` is read. Otherwise the official ``cifar-10-binary.tar.gz``
+    is: from :func:`manual_dir`, or downloaded by tfds' download manager, checksum verified.
     Before a download one connection to the archive's host is tried, so being offline is an
     immediate error; ``download=False`` never uses the network. Nothing is created in
     ``data_dir`` unless a download starts, and a failed download leaves nothing behind.
@@ -163,49 +139,46 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
     manual = manual_dir(data_dir)
     data_dir = manual.parent.parent
     archive = manual / CIFAR10_ARCHIVE
-
-    def unavailable(reason: str) -> DataUnavailableError:
-        return DataUnavailableError(reason, archive, given)
-
-    splits: tuple[Split, Split] | None = None
     problem = f"not prepared in {data_dir}" + ("" if download else " and downloads are disabled")
     if data_dir.is_dir():
         try:
             builder = tfds.builder("cifar10", data_dir=str(data_dir))
-            if builder.is_prepared():
-                splits = _as_arrays(builder, "train"), _as_arrays(builder, "test")
-        except Exception as err:  # a tfrecord-only copy without TensorFlow, ...
-            problem = _first_line(err)
-    if splits is None and not archive.exists():
-        problem = problem if not download else network_problem(CIFAR10_URL)
+            splits = (_as_arrays(builder, "train"), _as_arrays(builder, "test")) if builder.is_prepared() else None
+        except Exception as err:  # a copy in tfrecord files (tfds' default) has no random access, ...
+            problem, splits = _first_line(err), None
+        if splits is not None:
+            for split, (images, _) in zip(_SIZES, splits, strict=True):
+                if len(images) != _SIZES[split]:
+                    raise DataUnavailableError(
+                        f"the {split} split in {data_dir} has {len(images)} images, expected {_SIZES[split]}; "
+                        f"delete {data_dir / 'cifar10'}",
+                        archive,
+                        given,
+                    )
+            return splits
+    if not archive.exists():
+        problem = network_problem(CIFAR10_URL) if download else problem
         if problem:
-            raise unavailable(problem)
-    if splits is None:
+            raise DataUnavailableError(problem, archive, given)
         existed, before = data_dir.exists(), set((data_dir / "downloads").glob("*.tmp.*"))
         try:
-            if importlib.util.find_spec("tensorflow") is not None:
-                builder = tfds.builder("cifar10", data_dir=str(data_dir))
-                config = tfds.download.DownloadConfig(manual_dir=str(manual))
-                builder.download_and_prepare(file_format="array_record", download_config=config)
-                splits = _as_arrays(builder, "train"), _as_arrays(builder, "test")
-            else:
-                if not archive.exists():
-                    archive = Path(
-                        tfds.download.DownloadManager(download_dir=str(data_dir / "downloads")).download(CIFAR10_URL)
-                    )
-                splits = _read_archive(archive)
-        except DataUnavailableError:
-            raise
-        except Exception as err:
-            _cleanup_after_failed_download(data_dir, existed, before)
-            raise unavailable(f"download failed: {_first_line(err)}") from None
-    for split, (images, _) in zip(_SIZES, splits, strict=True):
-        if len(images) != _SIZES[split]:
-            raise unavailable(
-                f"the {split} split in {data_dir} has {len(images)} images, expected {_SIZES[split]}; "
-                f"delete {data_dir / 'cifar10'}"
+            archive = Path(
+                tfds.download.DownloadManager(download_dir=str(data_dir / "downloads")).download(CIFAR10_URL)
             )
-    return splits
+        except Exception as err:  # leave nothing behind: the data dir if it was made, else the partial files
+            if not existed:
+                shutil.rmtree(data_dir, ignore_errors=True)
+            for p in set((data_dir / "downloads").glob("*.tmp.*")) - before:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            raise DataUnavailableError(f"download failed: {_first_line(err)}", archive, given) from None
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    if digest != CIFAR10_SHA256:
+        raise DataUnavailableError(
+            f"{archive} is not the official {CIFAR10_ARCHIVE} (SHA-256 {digest}, expected {CIFAR10_SHA256}); "
+            f"delete it and download it again",
+            archive,
+        )
+    return _parse_archive(archive)
 
 
 def load_fake(num_examples: int = 512) -> tuple[Split, Split]:
@@ -213,18 +186,11 @@ def load_fake(num_examples: int = 512) -> tuple[Split, Split]:
     splits hold ``num_examples`` images, the same on every call (tfds' mock data is seeded)."""
     import tensorflow_datasets as tfds
 
+    if not (isinstance(num_examples, int) and num_examples >= 1):
+        raise ValueError(f"'num_examples' must be an integer >= 1, got {num_examples!r}")
     with tfds.testing.mock_data(num_examples=num_examples):
         builder = tfds.builder("cifar10", data_dir=os.devnull)
         return _as_arrays(builder, "train"), _as_arrays(builder, "test")
-
-
-def load_dataset(name: str, data_dir=None, *, fake_size: int = 512, download: bool = True):
-    """``'cifar10'`` -> :func:`load_cifar10`; ``'fake'`` -> :func:`load_fake`."""
-    if name == "cifar10":
-        return load_cifar10(data_dir, download=download)
-    if name == "fake":
-        return load_fake(fake_size)
-    raise ValueError(f"unknown dataset {name!r}; expected 'cifar10' or 'fake'")
 
 
 def num_batches(num_examples: int, batch_size: int) -> int:

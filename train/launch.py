@@ -1,15 +1,12 @@
 """One process of several (``jax.distributed``): joining, and a watcher for when the runtime aborts.
 
-When joining fails or a peer dies, JAX's distributed client does not raise: it aborts the process
-(SIGABRT; measured with jax 0.10.2, with and without ``jax_enable_recoverability``, which only
-keeps a dead peer from being reported, so a checkpoint's barrier would wait for its own timeout),
-and ``jax.distributed.initialize`` offers no callback. So the command line runs each process's
-trainer as a child (:func:`run_watched`), its output straight to the terminal; when the runtime
-ends it, the watcher adds the line saying what to do, chosen by whether the child had joined the
-others (told through a pipe), never by parsing the runtime's text.
-A child that has joined hands its own last line to the watcher through that pipe (:func:`answer`),
-which prints it once the child has ended: the runtime's background threads log (and abort) on
-their own schedule after a peer died, and the answer stays the last line. SIGTERM is passed on.
+When joining fails or a peer dies, JAX's distributed client aborts the process (SIGABRT) instead
+of raising, with or without ``jax_enable_recoverability`` (measured, jax 0.10.2), and
+``jax.distributed.initialize`` takes no callback. So the command line runs each process's trainer
+as a child (:func:`run_watched`), its output straight to the terminal. The child tells the watcher
+through a pipe that it has joined, then hands it its one-line answer (:func:`answer`), printed once
+the child has ended, after whatever the runtime's threads log; when the runtime ends the child
+first, the watcher's own line says what to do. SIGTERM is passed on.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ steps; the host looks at a group's losses while the next one runs.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -100,10 +101,6 @@ class DeviceData(NamedTuple):
     images: jax.Array
     labels: jax.Array
 
-    @property
-    def size(self) -> int:
-        return int(self.labels.shape[0])
-
     def put_rows(self, rows: np.ndarray) -> tuple[jax.Array, jax.Array]:
         """Rows ``(..., batch)`` of :func:`train.epoch_indices` -> uint8 images and int32 labels."""
         return _take(self.images, self.labels, rows)
@@ -118,10 +115,6 @@ class ProcessData(NamedTuple):
     images: np.ndarray
     labels: np.ndarray
     mesh: jax.sharding.Mesh
-
-    @property
-    def size(self) -> int:
-        return int(self.labels.shape[0])
 
     def put_rows(self, rows: np.ndarray) -> tuple[jax.Array, jax.Array]:
         """As :meth:`DeviceData.put_rows`, split over ``'data'``; this process gathers its parts only."""
@@ -192,7 +185,7 @@ def run_epoch(
     losses are read while the next one runs, checked (:class:`NonFiniteLossError`) and passed to
     each callback's ``on_chunk``. The mean weighs each batch by its real size.
     """
-    n = data.size
+    n = len(data.labels)
     nb = num_batches(n, batch_size)
     rows = np.asarray(_indices(key, n, batch_size))
     sizes = np.minimum(batch_size, n - batch_size * np.arange(nb))
@@ -233,7 +226,7 @@ def run_epoch(
 
 def evaluate(steps: CompiledSteps, state: dict, data: DeviceData | ProcessData, batch_size: int) -> dict:
     """``{'eval_loss', 'eval_accuracy'}`` over every example of ``data``, each counted once."""
-    rows = np.asarray(_indices(None, data.size, batch_size))
+    rows = np.asarray(_indices(None, len(data.labels), batch_size))
     totals = jax.device_get(steps.evaluate(state, *data.put_rows(rows)))
     count = int(totals["count"])
     return {"eval_loss": float(totals["loss_sum"]) / count, "eval_accuracy": int(totals["correct"]) / count}
@@ -310,52 +303,45 @@ def fit(
     eval_set = None if eval_data is None else put_data(eval_data, mesh, "eval_data")
     graphdef, state = place_state(model, tx, mesh)
     steps = compile_steps(graphdef, tx, mesh)
+    n = len(train_set.labels)
     loop_args = {
         "batch_size": batch_size,
-        "steps_per_call": steps_per_call or max(1, math.ceil(num_batches(train_set.size, batch_size) / 20)),
+        "steps_per_call": steps_per_call or max(1, math.ceil(num_batches(n, batch_size) / 20)),
         "scan": jax.default_backend() != "cpu" if scan is None else scan,
     }
     main = jax.process_index() == 0
     say = print if (verbose and main) else (lambda *a, **kw: None)
-
-    callbacks: list[Callback] = [Progress(epochs, train_set.size)] if verbose and main else []
     history: list[dict] = []
     first_epoch = 0
-    try:
+    with contextlib.ExitStack() as stack:  # closes every callback, the last made first, whatever happens
+        stop = stack.enter_context(StopOnSignal())
+        callbacks: list[Callback] = [stack.enter_context(Progress(epochs, n))] if verbose and main else []
         if workdir is not None:
             run = {"optimizer": optimizer, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
-            ckpt = Checkpoints(workdir, {**run, "model": type(model).__name__})
-            callbacks.append(ckpt)  # closed (a pending save finished) whatever happens next
+            ckpt = stack.enter_context(Checkpoints(workdir, {**run, "model": type(model).__name__}))
+            callbacks.append(ckpt)
             state, history, first_epoch = ckpt.resume(state)
-            if first_epoch:
-                say(f"resuming from epoch {first_epoch} ({ckpt.directory / str(first_epoch)})", flush=True)
+            where = ckpt.directory / str(first_epoch)
+            if first_epoch >= epochs:
+                say(f"nothing left to train: {where} holds {first_epoch} finished epochs, {epochs} asked for")
+            elif first_epoch:
+                say(f"resuming from epoch {first_epoch} ({where})", flush=True)
             if main:
-                callbacks += [TensorBoard(workdir, learning_rate), HistoryFile(Path(workdir) / "history.json")]
-        callbacks.append(StopOnSignal())
-        if first_epoch >= epochs:
-            say(f"nothing left to train: {first_epoch} finished epochs, epochs={epochs}", flush=True)
+                tensorboard = TensorBoard(workdir, learning_rate)
+                callbacks += [stack.enter_context(tensorboard), HistoryFile(Path(workdir) / "history.json")]
+        callbacks.append(stop)  # last: an epoch's checkpoint is saved before a signal stops the run
         for epoch in range(first_epoch, epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
             t0 = time.perf_counter()
             key = jax.random.fold_in(jax.random.PRNGKey(seed), epoch)
             state, train_loss = run_epoch(steps, state, train_set, key, epoch, **loop_args, callbacks=callbacks)
-            speed = train_set.size / (time.perf_counter() - t0)
-            record = {"epoch": epoch + 1, "train_loss": train_loss, "images_per_sec": speed}
+            record = {"epoch": epoch + 1, "train_loss": train_loss, "images_per_sec": n / (time.perf_counter() - t0)}
             if eval_set is not None:
                 record.update(evaluate(steps, state, eval_set, batch_size))
             history.append(record)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, record, state, history)
-    finally:
-        failure: BaseException | None = None
-        for cb in callbacks:  # every one, StopOnSignal last; the first failure is raised
-            try:
-                cb.close()
-            except BaseException as err:  # noqa: BLE001 - re-raised below
-                failure = failure or err
-        if failure is not None:
-            raise failure
     # Only now: on an error the model keeps the values it came with (the state was a copy).
     nnx.update(model, state["params"], state["rest"])
     for cb in callbacks:

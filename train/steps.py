@@ -20,8 +20,6 @@ from losses_jax import CrossEntropyLoss
 
 from .data import IGNORE_INDEX
 
-#: Momentum of ``optimizer='momentum'`` (heavy-ball, as torch.optim.SGD's).
-MOMENTUM = 0.9
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
 _mean_loss = CrossEntropyLoss()  # mean over the labels that are not IGNORE_INDEX (padding)
@@ -29,12 +27,12 @@ _sum_loss = CrossEntropyLoss(reduction="sum")
 
 
 def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
-    """``'sgd'`` (the tutorials'), ``'momentum'`` (SGD, momentum 0.9) or ``'adam'``; constant rate."""
+    """``'sgd'`` (the tutorials'), ``'momentum'`` (SGD, heavy-ball momentum 0.9 as torch's) or ``'adam'``."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
     if name == "adam":
         return optax.adam(learning_rate)
-    return optax.sgd(learning_rate, momentum=MOMENTUM if name == "momentum" else None)
+    return optax.sgd(learning_rate, momentum=0.9 if name == "momentum" else None)
 
 
 def init_state(model: nnx.Module, tx: optax.GradientTransformation):
@@ -79,14 +77,14 @@ def make_mesh() -> jax.sharding.Mesh:
 
 
 class CompiledSteps(NamedTuple):
-    """What :func:`train.fit` runs, on uint8 NHWC images and int32 labels as ``put_rows`` gives
-    them; the training calls donate the state."""
+    """What :func:`train.fit` runs on uint8 NHWC images and int32 labels (as ``put_rows`` gives them):
+    ``train_batch(state, images (B, H, W, C), labels (B,)) -> (state, loss)``, ``train_batches``
+    the same over a leading axis ``S`` in one ``lax.scan`` (losses ``(S,)``), and
+    ``evaluate(state, images (S, B, ...), labels (S, B)) -> {'loss_sum', 'correct', 'count'}``.
+    The training calls donate the state."""
 
-    #: ``(state, images (B, H, W, C), labels (B,)) -> (state, loss)``.
     train_batch: Any
-    #: ``(state, images (S, B, H, W, C), labels (S, B)) -> (state, losses (S,))``: one ``lax.scan``.
     train_batches: Any
-    #: ``(state, images (S, B, H, W, C), labels (S, B)) -> {'loss_sum', 'correct', 'count'}``.
     evaluate: Any
 
 
