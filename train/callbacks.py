@@ -150,61 +150,48 @@ class Checkpoints(Callback):
     def __init__(self, workdir: str | os.PathLike, run: dict | None = None):
         self.run = dict(run or {})
         self.directory = (Path(workdir) / "checkpoints").absolute()
-        self.manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(
-                max_to_keep=KEEP_CHECKPOINTS, create=True, cleanup_tmp_directories=True
-            ),
-            item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
-        )
+        options = ocp.CheckpointManagerOptions(max_to_keep=KEEP_CHECKPOINTS, create=True, cleanup_tmp_directories=True)
+        handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
-    def _start_over(self) -> str:
-        return (
+    def resume(self, like: dict) -> tuple[dict, list[dict], int]:
+        """``(state, history, finished_epochs)`` from the latest checkpoint, the state shaped, typed and
+        placed as ``like``; ``(like, [], 0)`` without one.
+
+        Raises:
+          CheckpointError: its arrays are not those of ``like`` (another model or optimizer), or it
+            cannot be read (it is damaged).
+        """
+        epoch = self.manager.latest_step()
+        if epoch is None:
+            return like, [], 0
+        path = self.directory / str(epoch)
+        start_over = (
             f"to start over, delete the whole directory {self.directory} (its older checkpoints come from the "
             f"same run) or use another workdir"
         )
-
-    def restore(self, epoch: int, like: dict) -> tuple[dict, dict]:
-        """The state saved after ``epoch`` (shaped, typed and placed as ``like``) and its meta.
-
-        Raises:
-          CheckpointError: the saved arrays are not those of ``like`` (another model or optimizer),
-            or they cannot be read (the checkpoint is damaged).
-        """
-        path = self.directory / str(epoch)
         try:
-            saved = _signature(self.manager.item_metadata(epoch)["state"].tree)
-            if saved != _signature(like):
-                raise CheckpointError(
-                    f"checkpoint {path} does not match this model and optimizer (different parameters or "
-                    f"optimizer state); {self._start_over()}"
-                )
-            abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), like)
-            args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
-            out = self.manager.restore(epoch, args=args)
-        except CheckpointError:
-            raise
+            fits = _signature(self.manager.item_metadata(epoch)["state"].tree) == _signature(like)
+            if fits:
+                abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), like)
+                args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+                out = self.manager.restore(epoch, args=args)
         except Exception as err:
             failure = type(err).__name__
         else:
-            return out["state"], out["meta"]
+            if not fits:
+                raise CheckpointError(
+                    f"checkpoint {path} does not match this model and optimizer (different parameters or "
+                    f"optimizer state); {start_over}"
+                )
+            return out["state"], list(out["meta"].get("history", [])), epoch
         # Raised here, not in the except block, and after a collection: orbax stops at the first failed
         # read, and what asyncio reports of the reads already ended comes now, before the caller's
         # answer (reads still in flight in tensorstore's threads report when they end).
         gc.collect()
         earlier = [s for s in self.manager.all_steps() if s < epoch]
         fall_back = f"delete {path} to resume from epoch {max(earlier)}, or " if earlier else ""
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read ({failure}): it is damaged; {fall_back}{self._start_over()}"
-        )
-
-    def resume(self, like: dict) -> tuple[dict, list[dict], int]:
-        """``(state, history, finished_epochs)`` from the latest checkpoint; ``(like, [], 0)`` without one."""
-        latest = self.manager.latest_step()
-        if latest is None:
-            return like, [], 0
-        state, meta = self.restore(latest, like)
-        return state, list(meta.get("history", [])), latest
+        raise CheckpointError(f"checkpoint {path} cannot be read ({failure}): it is damaged; {fall_back}{start_over}")
 
     def on_epoch_end(self, epoch, record, state, history):
         meta = {"epoch": epoch + 1, "history": history, **self.run}
