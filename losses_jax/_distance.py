@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from ._torch_semantics import as_array, broadcast_arrays, clamp_min_no_grad, compute_dtype
+from ._torch_semantics import as_array, broadcast_arrays, check_real, clamp_min_no_grad, compute_dtype, static_number
 
 
 def _sgn(x):
@@ -110,17 +110,9 @@ class DimensionError(ValueError, IndexError):
     """
 
 
-def _check_number(value, name: str, fn: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{fn}: argument '{name}' must be a number, got {type(value).__name__}") from e
-
-
-def _as_numeric(x, name: str, fn: str, allow_bool: bool = True):
+def _real_array(x, name: str, fn: str, allow_bool: bool = False):
     x = as_array(x, name, fn)
-    if jnp.issubdtype(x.dtype, jnp.complexfloating) or (x.dtype == jnp.bool_ and not allow_bool):
-        raise TypeError(f"{fn}: argument '{name}' must be a real number array, got {x.dtype}")
+    check_real(x, name, fn, allow_bool)
     return x
 
 
@@ -169,10 +161,10 @@ def pairwise_distance(
              [0.]], dtype=float32)
     """
     fn = "pairwise_distance"
-    x1 = _as_numeric(x1, "x1", fn, allow_bool=False)  # torch cannot subtract booleans
-    x2 = _as_numeric(x2, "x2", fn, allow_bool=False)
-    p = _check_number(p, "p", fn)
-    eps = _check_number(eps, "eps", fn)
+    x1 = _real_array(x1, "x1", fn)  # torch cannot subtract booleans
+    x2 = _real_array(x2, "x2", fn)
+    p = static_number(p, "p", fn)
+    eps = static_number(eps, "eps", fn)
     a, b = broadcast_arrays(fn, x1=x1, x2=x2)
     work, out = compute_dtype(x1.dtype, x2.dtype)
     diff = a.astype(work) - b.astype(work) + jnp.asarray(eps, work)
@@ -220,14 +212,14 @@ def cosine_similarity(x1: ArrayLike, x2: ArrayLike, dim: int = 1, eps: float = 1
       Array([ 0.    , -0.7071], dtype=float32)
     """
     fn = "cosine_similarity"
-    x1 = _as_numeric(x1, "x1", fn)
-    x2 = _as_numeric(x2, "x2", fn)
+    x1 = _real_array(x1, "x1", fn, allow_bool=True)
+    x2 = _real_array(x2, "x2", fn, allow_bool=True)
     if isinstance(dim, bool) or not isinstance(dim, int):
         try:
             dim = operator.index(dim)
         except TypeError as e:
             raise TypeError(f"{fn}: argument 'dim' must be int, not {type(dim).__name__}") from e
-    eps = _check_number(eps, "eps", fn)
+    eps = static_number(eps, "eps", fn)
     if eps < 0:
         raise ValueError(f"{fn}: 'eps' must be non-negative, got: {eps:g}")
     if not (jnp.issubdtype(x1.dtype, jnp.floating) or jnp.issubdtype(x2.dtype, jnp.floating)):

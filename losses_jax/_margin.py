@@ -35,6 +35,7 @@ from ._torch_semantics import (
     broadcast_arrays,
     check_floating,
     check_integer,
+    check_real,
     compute_dtype,
     is_concrete,
     is_tracer,
@@ -83,11 +84,6 @@ def _minimum_jvp(primals, tangents):
 
 
 # -- shared checks -------------------------------------------------------------------------------
-
-
-def _check_real(x, name: str, fn: str, allow_bool: bool = False):
-    if (x.dtype == jnp.bool_ and not allow_bool) or jnp.issubdtype(x.dtype, jnp.complexfloating):
-        raise TypeError(f"{fn}: argument '{name}' must have a real numeric dtype, got {x.dtype}")
 
 
 def _check_margin_positive(margin, fn: str):
@@ -179,7 +175,7 @@ def hinge_embedding_loss(
     input = as_array(input, "input", fn)
     target = as_array(target, "target", fn)
     check_floating(input, "input", fn)
-    _check_real(target, "target", fn, allow_bool=True)
+    check_real(target, "target", fn, allow_bool=True)
     x, t = broadcast_arrays(fn, input=input, target=target)
     work, out = compute_dtype(input.dtype)
     x = x.astype(work)
@@ -248,7 +244,7 @@ def margin_ranking_loss(
         )
     check_floating(input1, "input1", fn)
     check_floating(input2, "input2", fn)
-    _check_real(target, "target", fn)
+    check_real(target, "target", fn)
     a, b, t = broadcast_arrays(fn, input1=input1, input2=input2, target=target)
     work, out = compute_dtype(input1.dtype, input2.dtype, target.dtype)
     a, b, t = a.astype(work), b.astype(work), t.astype(work)
@@ -307,7 +303,7 @@ def soft_margin_loss(
     input = as_array(input, "input", fn)
     target = as_array(target, "target", fn)
     check_floating(input, "input", fn)
-    _check_real(target, "target", fn, allow_bool=True)
+    check_real(target, "target", fn, allow_bool=True)
     try:
         shape = jnp.broadcast_shapes(input.shape, target.shape)
     except ValueError:
@@ -392,7 +388,7 @@ def cosine_embedding_loss(
         )
     check_floating(input1, "input1", fn)
     check_floating(input2, "input2", fn)
-    _check_real(target, "target", fn, allow_bool=True)
+    check_real(target, "target", fn, allow_bool=True)
     broadcast_arrays(fn, input1=input1, input2=input2)
     work, out = compute_dtype(input1.dtype, input2.dtype)
     a, b = input1.astype(work), input2.astype(work)
@@ -746,13 +742,13 @@ def multilabel_soft_margin_loss(
     input = as_array(input, "input", fn)
     target = as_array(target, "target", fn)
     check_floating(input, "input", fn)
-    _check_real(target, "target", fn)
+    check_real(target, "target", fn)
     if input.ndim == 0:
         raise ValueError(f"{fn}: 'input' must have at least 1 dimension (the class dimension), got a scalar")
     arrays = {"input": input, "target": target}
     if weight is not None:
         weight = as_array(weight, "weight", fn)
-        _check_real(weight, "weight", fn)
+        check_real(weight, "weight", fn)
         arrays["weight"] = weight
     bcast = broadcast_arrays(fn, **arrays)
     work, out = compute_dtype(*(a.dtype for a in arrays.values()))

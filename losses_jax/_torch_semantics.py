@@ -64,6 +64,11 @@ def check_floating(x, name: str, fn: str) -> None:
         raise TypeError(f"{fn}: argument '{name}' must have a floating-point dtype, got {x.dtype}")
 
 
+def check_real(x, name: str, fn: str, allow_bool: bool = False) -> None:
+    if (x.dtype == jnp.bool_ and not allow_bool) or jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{fn}: argument '{name}' must have a real numeric dtype, got {x.dtype}")
+
+
 def check_integer(x, name: str, fn: str, hint: str = "") -> None:
     if not jnp.issubdtype(x.dtype, jnp.integer):  # bool is not an integer dtype here, as in torch
         raise TypeError(f"{fn}: argument '{name}' must hold integer class indices, got dtype {x.dtype}{hint}")
@@ -196,7 +201,7 @@ def static_number(value, name: str, fn: str) -> float:
         )
     try:
         return float(value)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:  # float("x") is a ValueError
         raise TypeError(f"{fn}: argument '{name}' must be a number, got {type(value).__name__}") from e
 
 
