@@ -168,8 +168,9 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
         except Exception as err:  # leave nothing behind: the data dir if it was made, else the partial files
             if not existed:
                 shutil.rmtree(data_dir, ignore_errors=True)
-            for p in set((data_dir / "downloads").glob("*.tmp.*")) - before:
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            else:
+                for p in set((data_dir / "downloads").glob("*.tmp.*")) - before:
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             raise DataUnavailableError(f"download failed: {_first_line(err)}", archive, given) from None
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     if digest != CIFAR10_SHA256:
